@@ -1,0 +1,2 @@
+//! The sans-IO protocol core: wire types, hashing, signatures, configuration JSON and
+//! responses. Nothing here performs I/O or knows about async runtimes or web frameworks.
