@@ -1,0 +1,168 @@
+//! Step ID hashing and per-request repeat counting (Protocol §1.2).
+
+use std::collections::HashMap;
+
+use sha1::{Digest, Sha1};
+
+/// Hashes a user-facing step ID: lowercase hex SHA-1 of its UTF-8 bytes (40 characters).
+pub fn hash_step_id(id: &str) -> String {
+    let mut out = String::with_capacity(HASH_LEN);
+    hash_step_id_into(id, None, &mut out);
+    out
+}
+
+/// Appends to `out` the hash of `id` (when `suffix` is `None`) or of `id:n` (when `Some(n)`).
+///
+/// Protocol §1.2: the n-th repeat of an id is hashed as `id:n`. The suffix is fed to SHA-1
+/// piecewise, so no `id:n` string is built; this runs for every step of every request.
+pub fn hash_step_id_into(id: &str, suffix: Option<u32>, out: &mut String) {
+    let mut hasher = Sha1::new();
+    hasher.update(id.as_bytes());
+    if let Some(n) = suffix {
+        let mut digits = [0; U32_MAX_DIGITS];
+        hasher.update(b":");
+        hasher.update(write_decimal(n, &mut digits));
+    }
+    push_lower_hex(&hasher.finalize(), out);
+}
+
+/// A step's hashed ID together with its repeat index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HashedStepId {
+    /// Lowercase hex SHA-1 sent to and received from the executor as the op `id`.
+    pub hash: String,
+    /// 0 for the first occurrence of the user id, n for its n-th repeat; reported as
+    /// `userland.index` (Protocol §1.2).
+    pub index: u32,
+}
+
+/// Counts how often each user step ID has been seen during one request.
+///
+/// Create one per request: Protocol §1.2 counters are per user ID, per request, in discovery
+/// order.
+#[derive(Debug, Default)]
+pub struct StepIdCounter {
+    /// Occurrences seen so far for each user id; the next repeat index equals this count.
+    seen: HashMap<String, u32>,
+}
+
+impl StepIdCounter {
+    /// Records one more occurrence of `user_id` and returns its hash.
+    ///
+    /// The first occurrence hashes `user_id` as-is (index 0); the n-th repeat hashes
+    /// `user_id:n` (index n).
+    pub fn next(&mut self, user_id: &str) -> HashedStepId {
+        let index = match self.seen.get_mut(user_id) {
+            Some(count) => {
+                let index = *count;
+                // Four billion repeats of one id in a single request cannot happen in
+                // practice; saturating keeps this total without a panic path.
+                *count = count.saturating_add(1);
+                index
+            }
+            None => {
+                self.seen.insert(user_id.to_owned(), 1);
+                0
+            }
+        };
+        let mut hash = String::with_capacity(HASH_LEN);
+        hash_step_id_into(user_id, (index > 0).then_some(index), &mut hash);
+        HashedStepId { hash, index }
+    }
+}
+
+/// Hex length of a SHA-1 digest.
+const HASH_LEN: usize = 40;
+
+/// Decimal digits in `u32::MAX`.
+const U32_MAX_DIGITS: usize = 10;
+
+/// Writes `n` in decimal into the tail of `buf` and returns the written digits.
+fn write_decimal(mut n: u32, buf: &mut [u8; U32_MAX_DIGITS]) -> &[u8] {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        // `n % 10` is below 10, so the narrowing cast is lossless.
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[start..];
+        }
+    }
+}
+
+/// Appends `bytes` to `out` as lowercase hex.
+fn push_lower_hex(bytes: &[u8], out: &mut String) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_ids_hash_to_the_protocol_vectors() {
+        let vectors = [
+            ("my-step-id", "e7d8a2f140845095749d60246ff1110c9d01d76a"),
+            ("first step", "98bf98df193bcce7c33e6bc50927cf2ac21206cb"),
+            ("second step", "764e20ec975d4ef820d0f42e6a5833384bd7ee36"),
+            ("sleep", "c3ca5f787365eae0dea86250e27d476406956478"),
+            ("wait", "daaad336276d15594d0e765f96c17cd746bf4971"),
+            ("for 2s", "dd44d5dc73e81cfbd3c93d03c50160b0b8dc3d6a"),
+            ("complete", "0737c22d3bfae812339732d14d8c7dbd6dc4e09c"),
+        ];
+        for (id, expected) in vectors {
+            assert_eq!(hash_step_id(id), expected, "hash of {id:?}");
+        }
+    }
+
+    #[test]
+    fn suffixed_hash_equals_hash_of_the_joined_string() {
+        for n in [0, 1, 9, 10, 4_294_967_295] {
+            let mut out = String::new();
+            hash_step_id_into("a", Some(n), &mut out);
+            assert_eq!(out, hash_step_id(&format!("a:{n}")), "suffix {n}");
+        }
+    }
+
+    #[test]
+    fn hash_into_appends_to_the_buffer() {
+        let mut out = String::from("x");
+        hash_step_id_into("sleep", None, &mut out);
+        assert_eq!(out, "xc3ca5f787365eae0dea86250e27d476406956478");
+    }
+
+    #[test]
+    fn repeats_of_an_id_hash_as_id_then_id_colon_n() {
+        let mut counter = StepIdCounter::default();
+        let first = counter.next("a");
+        let second = counter.next("a");
+        let third = counter.next("a");
+        assert_eq!((first.hash, first.index), (hash_step_id("a"), 0));
+        assert_eq!((second.hash, second.index), (hash_step_id("a:1"), 1));
+        assert_eq!((third.hash, third.index), (hash_step_id("a:2"), 2));
+    }
+
+    #[test]
+    fn each_user_id_has_its_own_repeat_counter() {
+        let mut counter = StepIdCounter::default();
+        assert_eq!(counter.next("a").index, 0);
+        assert_eq!(counter.next("b").index, 0);
+        assert_eq!(counter.next("a").index, 1);
+        let b = counter.next("b");
+        assert_eq!((b.hash, b.index), (hash_step_id("b:1"), 1));
+    }
+
+    #[test]
+    fn counters_do_not_leak_between_requests() {
+        let mut first_request = StepIdCounter::default();
+        first_request.next("a");
+        let mut second_request = StepIdCounter::default();
+        assert_eq!(second_request.next("a").index, 0);
+    }
+}
