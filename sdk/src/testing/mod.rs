@@ -1,0 +1,3 @@
+//! Test support for functions built on this SDK: the pieces the fake executor is made of.
+
+pub mod expr;
