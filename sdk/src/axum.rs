@@ -1,0 +1,47 @@
+//! The axum 0.8 adapter: mounts an [`Endpoint`] on a path.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::Request;
+use axum::response::Response;
+use axum::routing::{MethodRouter, any};
+
+use crate::Endpoint;
+
+/// A method router serving `endpoint` (`GET`, `PUT`, `POST`; other methods get `405`),
+/// with the body limit raised to the endpoint's cap: axum's 2 MiB default is below what
+/// the executor sends.
+///
+/// ```no_run
+/// # async fn example(endpoint: inngest_sdk::Endpoint) {
+/// let app: axum::Router = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
+/// # }
+/// ```
+pub fn serve<S>(endpoint: Endpoint) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let limit = endpoint.max_body_bytes();
+    any(handle)
+        .with_state(endpoint)
+        .layer(DefaultBodyLimit::max(limit))
+}
+
+async fn handle(State(endpoint): State<Endpoint>, request: Request<axum::body::Body>) -> Response {
+    let limit = endpoint.max_body_bytes();
+    let (parts, body) = request.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return crate::core::response::message_response(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+            )
+            .map(axum::body::Body::from);
+        }
+    };
+    endpoint
+        .handle(Request::from_parts(parts, bytes))
+        .await
+        .map(axum::body::Body::from)
+}

@@ -1,0 +1,203 @@
+//! Wire types of call requests (protocol §7.1) and of memoized step values (§7.2).
+//!
+//! Event payloads and memoized values stay as raw JSON (`RawValue`) until a step or the
+//! handler asks for them with a concrete type: a request with a thousand memoized steps is
+//! parsed once, and each value is decoded once, straight into the type the user asked for.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The body of a `POST` call request from the executor (protocol §7.1).
+#[derive(Debug, Deserialize)]
+pub struct CallRequest {
+    /// The triggering event (the first event of a batch). Absent or `null` with `use_api`.
+    #[serde(default)]
+    pub event: Option<Box<RawValue>>,
+    /// Every event of the run (a batch); may be empty when `use_api` is set.
+    #[serde(default)]
+    pub events: Vec<Box<RawValue>>,
+    /// The memo: hashed step id → memoized value (§7.2).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub steps: HashMap<String, Box<RawValue>>,
+    /// Run context.
+    pub ctx: CallContext,
+    /// The run's request version: `-1` on a new run, else what the SDK announced (§7.9).
+    #[serde(default)]
+    pub version: i64,
+    /// Deprecated top-level copy of `ctx.use_api`.
+    #[serde(default)]
+    pub use_api: bool,
+}
+
+/// `ctx` of a call request (protocol §7.1). Unknown fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallContext {
+    /// The run's ULID.
+    #[serde(default)]
+    pub run_id: String,
+    /// The function's internal id (a UUID, not the composite id; §7.1).
+    #[serde(default)]
+    pub fn_id: String,
+    /// Zero-based attempt of the current queue item.
+    #[serde(default)]
+    pub attempt: u32,
+    /// Retries + 1; absent on old servers.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// When true, every `step.run` must be planned, never executed inline (§7.7).
+    #[serde(default)]
+    pub disable_immediate_execution: bool,
+    /// When true, events and steps must be fetched from the API (§7.10).
+    #[serde(default)]
+    pub use_api: bool,
+    /// Hashed ids of completed steps in completion order.
+    #[serde(default)]
+    pub stack: Option<CallStack>,
+    /// Environment name (empty in dev).
+    #[serde(default)]
+    pub env: Option<String>,
+}
+
+/// `ctx.stack` of a call request.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallStack {
+    /// Hashed ids of completed steps, in completion order.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub stack: Vec<String>,
+    /// Index of the current step.
+    #[serde(default)]
+    pub current: u64,
+}
+
+/// The error object carried by `StepError`/`StepFailed` ops, memoized step errors and
+/// function error responses (protocol §7.4, §7.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Error class; `"Error"` for generic errors.
+    #[serde(default)]
+    pub name: String,
+    /// Exactly the error text.
+    #[serde(default)]
+    pub message: String,
+    /// Optional stack or cause chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
+}
+
+/// The memoized value of a `step.run`-type step or an `invoke` (protocol §7.2).
+#[derive(Debug)]
+pub enum RunMemo<'a> {
+    /// `{"data": <json>}`: the step's output.
+    Data(&'a RawValue),
+    /// `{"error": {...}}`: the step failed permanently.
+    Error(ErrorBody),
+    /// `{"input": [...]}` or any other shape: not a result, the step is not memoized.
+    NotCompleted,
+}
+
+impl<'a> RunMemo<'a> {
+    /// Classifies a memoized value of a run-type step.
+    pub fn classify(raw: &'a RawValue) -> RunMemo<'a> {
+        #[derive(Deserialize)]
+        struct Shape<'b> {
+            #[serde(borrow, default, deserialize_with = "present")]
+            data: Option<&'b RawValue>,
+            #[serde(default)]
+            error: Option<ErrorBody>,
+        }
+        // `{"data": null}` must stay distinguishable from a missing `data` key, so `data`
+        // is read as a raw value (a raw `null` is `Some`).
+        match serde_json::from_str::<Shape<'a>>(raw.get()) {
+            Ok(Shape {
+                data: Some(data), ..
+            }) => RunMemo::Data(data),
+            Ok(Shape {
+                error: Some(error), ..
+            }) => RunMemo::Error(error),
+            _ => RunMemo::NotCompleted,
+        }
+    }
+}
+
+/// Reads a present field as `Some`, even when its value is `null`.
+fn present<'de, D>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&'de RawValue>::deserialize(deserializer).map(Some)
+}
+
+/// Whether a raw memoized value is JSON `null` (a finished sleep, a timed-out wait).
+pub fn is_null(raw: &RawValue) -> bool {
+    raw.get().trim() == "null"
+}
+
+/// Deserializes `null` as the type's default, so `"steps": null` reads as an empty memo.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).expect("valid json")
+    }
+
+    #[test]
+    fn call_request_with_null_stack_and_no_events_parses() {
+        let body =
+            br#"{"ctx":{"run_id":"01J","attempt":2,"stack":null},"steps":null,"version":-1}"#;
+        let req: CallRequest = serde_json::from_slice(body).expect("parses");
+        assert_eq!(req.ctx.run_id, "01J");
+        assert_eq!(req.ctx.attempt, 2);
+        assert!(req.ctx.stack.is_none());
+        assert!(req.steps.is_empty());
+        assert!(req.events.is_empty());
+        assert_eq!(req.version, -1);
+    }
+
+    #[test]
+    fn memoized_data_keeps_its_raw_bytes() {
+        let value = raw(r#"{"data":{"first":"first step","second":true}}"#);
+        match RunMemo::classify(&value) {
+            RunMemo::Data(d) => assert_eq!(d.get(), r#"{"first":"first step","second":true}"#),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn memoized_null_data_is_data_not_missing() {
+        let value = raw(r#"{"data":null}"#);
+        assert!(matches!(RunMemo::classify(&value), RunMemo::Data(d) if d.get() == "null"));
+    }
+
+    #[test]
+    fn memoized_error_is_an_error() {
+        let value = raw(r#"{"error":{"name":"Error","message":"broken","stack":"x"}}"#);
+        match RunMemo::classify(&value) {
+            RunMemo::Error(e) => {
+                assert_eq!(e.message, "broken");
+                assert_eq!(e.name, "Error");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn edited_input_is_not_a_result() {
+        let value = raw(r#"{"input":[1,2]}"#);
+        assert!(matches!(RunMemo::classify(&value), RunMemo::NotCompleted));
+        assert!(matches!(
+            RunMemo::classify(&raw("null")),
+            RunMemo::NotCompleted
+        ));
+    }
+}

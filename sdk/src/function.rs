@@ -1,0 +1,275 @@
+//! Declaring functions: options, a typed handler, an optional on-failure handler.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::core::config::{FUNCTION_FAILED_EVENT, FunctionOpts, Trigger, composite_id};
+use crate::error::Error;
+use crate::event::{Event, FunctionFailed};
+use crate::step::Step;
+
+/// What a handler receives besides the step tool: the typed triggering event(s) and the run.
+#[derive(Debug, Clone)]
+pub struct Input<T> {
+    /// The triggering event (the first of a batch).
+    pub event: Event<T>,
+    /// Every event of the run: one, or a batch.
+    pub events: Vec<Event<T>>,
+    /// The run this call belongs to.
+    pub run: RunContext,
+}
+
+/// The run a call belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunContext {
+    /// The run's id (a ULID).
+    pub run_id: String,
+    /// Zero-based attempt of the current step or call.
+    pub attempt: u32,
+    /// Attempts the executor makes (retries + 1).
+    pub max_attempts: u32,
+    /// Composite id of the function (`<app id>-<function id>`).
+    pub function_id: String,
+}
+
+/// A typed reference to a function by id, for [`Step::invoke`]: `In` is its event data,
+/// `Out` its return value.
+///
+/// ```
+/// use inngest_sdk::FunctionRef;
+/// # #[derive(serde::Serialize)] struct Reminder { user: String }
+/// pub const SEND_REMINDER: FunctionRef<Reminder, String> = FunctionRef::new("send-reminder");
+/// ```
+pub struct FunctionRef<In, Out> {
+    id: Cow<'static, str>,
+    /// True when `id` is already a composite id (a function of another app).
+    composite: bool,
+    _types: PhantomData<fn(In) -> Out>,
+}
+
+impl<In, Out> FunctionRef<In, Out> {
+    /// A function of this app, by its id (without the app prefix).
+    pub const fn new(id: &'static str) -> Self {
+        FunctionRef {
+            id: Cow::Borrowed(id),
+            composite: false,
+            _types: PhantomData,
+        }
+    }
+
+    /// A function of any app, by its composite id `<app id>-<function id>`.
+    pub fn composite(id: impl Into<Cow<'static, str>>) -> Self {
+        FunctionRef {
+            id: id.into(),
+            composite: true,
+            _types: PhantomData,
+        }
+    }
+
+    /// The function id as given.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn composite_id(&self, app_id: &str) -> String {
+        if self.composite {
+            self.id.clone().into_owned()
+        } else {
+            composite_id(app_id, &self.id)
+        }
+    }
+}
+
+impl<In, Out> Clone for FunctionRef<In, Out> {
+    fn clone(&self) -> Self {
+        FunctionRef {
+            id: self.id.clone(),
+            composite: self.composite,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<In, Out> fmt::Debug for FunctionRef<In, Out> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FunctionRef").field(&self.id).finish()
+    }
+}
+
+/// A function: its options, its handler, and optionally an on-failure handler.
+///
+/// ```
+/// use inngest_sdk::{Error, Function, FunctionOpts, Input, Step, Trigger};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Signup { email: String }
+///
+/// let welcome = Function::new(
+///     FunctionOpts::new("welcome").trigger(Trigger::event("user/signed.up")),
+///     |input: Input<Signup>, step: Step| async move {
+///         let email = input.event.data.email;
+///         step.run("send", move || async move { Ok::<_, Error>(format!("sent to {email}")) })
+///             .await?;
+///         Ok::<_, Error>(())
+///     },
+/// );
+/// assert_eq!(welcome.opts().id(), "welcome");
+/// ```
+#[derive(Clone)]
+pub struct Function {
+    opts: FunctionOpts,
+    handler: Arc<dyn ErasedHandler>,
+    on_failure: Option<Arc<dyn ErasedHandler>>,
+}
+
+impl fmt::Debug for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Function")
+            .field("opts", &self.opts)
+            .field("on_failure", &self.on_failure.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Function {
+    /// A function with these options whose handler receives events with data `T` and
+    /// returns `R`.
+    pub fn new<T, R, H, Fut>(opts: FunctionOpts, handler: H) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        R: Serialize + 'static,
+        H: Fn(Input<T>, Step) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, Error>> + Send + 'static,
+    {
+        Function {
+            opts,
+            handler: Arc::new(TypedHandler {
+                handler,
+                _types: PhantomData,
+            }),
+            on_failure: None,
+        }
+    }
+
+    /// Adds an on-failure handler, registered as the separate function `<id>-failure`
+    /// (protocol §8.4). It runs once the function's run failed for good and receives the
+    /// `inngest/function.failed` event, with the original event typed as `T`.
+    pub fn on_failure<T, R, H, Fut>(mut self, handler: H) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        R: Serialize + 'static,
+        H: Fn(Input<FunctionFailed<T>>, Step) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, Error>> + Send + 'static,
+    {
+        self.on_failure = Some(Arc::new(TypedHandler {
+            handler,
+            _types: PhantomData,
+        }));
+        self
+    }
+
+    /// The function's options.
+    pub fn opts(&self) -> &FunctionOpts {
+        &self.opts
+    }
+
+    /// The registry entries of this function in app `app_id`: itself, and its failure
+    /// handler if it has one.
+    pub(crate) fn into_entries(self, app_id: &str) -> Vec<(FunctionOpts, Arc<dyn ErasedHandler>)> {
+        let mut entries = Vec::with_capacity(2);
+        if let Some(on_failure) = self.on_failure {
+            entries.push((failure_opts(&self.opts, app_id), on_failure));
+        }
+        entries.insert(0, (self.opts, self.handler));
+        entries
+    }
+}
+
+/// The options of the `<id>-failure` function (protocol §6.4, §8.4).
+fn failure_opts(opts: &FunctionOpts, app_id: &str) -> FunctionOpts {
+    let target = composite_id(app_id, &opts.id);
+    let name = opts.name.as_deref().unwrap_or(&opts.id);
+    FunctionOpts::new(format!("{}-failure", opts.id))
+        .name(format!("{name} (failure)"))
+        .trigger(Trigger::event_if(
+            FUNCTION_FAILED_EVENT,
+            format!("event.data.function_id == '{target}'"),
+        ))
+        .retries(1)
+}
+
+/// A boxed handler future.
+pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Box<RawValue>, Error>> + Send>>;
+
+/// The raw input of one call, before decoding into the handler's types.
+pub(crate) struct RawInput<'a> {
+    pub(crate) event: &'a RawValue,
+    pub(crate) events: &'a [Box<RawValue>],
+    pub(crate) run: RunContext,
+}
+
+/// A handler with its types erased, so functions of different types share one registry.
+pub(crate) trait ErasedHandler: Send + Sync {
+    /// Decodes the input and starts the handler. A payload that does not decode is a
+    /// non-retriable error: retrying cannot change the event.
+    fn start(&self, input: RawInput<'_>, step: Step) -> Result<HandlerFuture, Error>;
+}
+
+struct TypedHandler<H, T, R, Fut> {
+    handler: H,
+    _types: PhantomData<fn(T) -> (R, Fut)>,
+}
+
+impl<H, T, R, Fut> ErasedHandler for TypedHandler<H, T, R, Fut>
+where
+    T: DeserializeOwned + Send + 'static,
+    R: Serialize + 'static,
+    H: Fn(Input<T>, Step) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, Error>> + Send + 'static,
+{
+    fn start(&self, input: RawInput<'_>, step: Step) -> Result<HandlerFuture, Error> {
+        let event: Event<T> = decode_event(input.event)?;
+        let events = if input.events.is_empty() {
+            vec![decode_event(input.event)?]
+        } else {
+            input
+                .events
+                .iter()
+                .map(|raw| decode_event(raw))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let future = (self.handler)(
+            Input {
+                event,
+                events,
+                run: input.run,
+            },
+            step,
+        );
+        Ok(Box::pin(async move {
+            let output = future.await?;
+            serde_json::value::to_raw_value(&output).map_err(|e| {
+                Error::non_retriable(format!(
+                    "the function's return value cannot be serialized as JSON: {e}"
+                ))
+            })
+        }))
+    }
+}
+
+fn decode_event<T: DeserializeOwned>(raw: &RawValue) -> Result<Event<T>, Error> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        Error::non_retriable(format!(
+            "the event does not match the function's event type: {e}"
+        ))
+        .with_name("EventDecodeError")
+    })
+}

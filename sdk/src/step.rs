@@ -1,0 +1,554 @@
+//! The step tool: durable steps a function awaits.
+//!
+//! Every method registers its step synchronously, when it is called, so several steps
+//! started before the code awaits them are found together and reported in one `206`
+//! (protocol §7.3). A step that must pause *parks*: its future stays pending for the rest of
+//! the request, the engine reports what was found, and the request ends. User code never
+//! sees an `Err` for a pause, so it cannot swallow one, and nothing panics on drop.
+
+use std::future::{Future, pending, poll_fn};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::client::Client;
+use crate::core::hash::{HashedStepId, StepIdCounter};
+use crate::core::op::{InvokePayload, Op, OpCode, OpOpts, Userland};
+use crate::core::time::{format_duration, format_rfc3339};
+use crate::core::wire::{ErrorBody, RunMemo, is_null};
+use crate::error::{Error, Retry, RetryAt, StepError};
+use crate::event::Event;
+use crate::function::FunctionRef;
+
+/// The step tool handed to a function's handler. Cheap to clone; clones share the run.
+#[derive(Clone)]
+pub struct Step {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Step").finish_non_exhaustive()
+    }
+}
+
+/// What is shared between the step tool, its step futures and the engine for one request.
+pub(crate) struct Shared {
+    state: Mutex<RunState>,
+    /// Composite ids of invoke targets are `<app id>-<function id>` (protocol §1.1).
+    app_id: Arc<str>,
+    /// Sends the events of `send_event` steps.
+    client: Client,
+    /// The request's "now", so `sleep_until` decides the same way on every replay.
+    now: DateTime<Utc>,
+}
+
+/// Per-request step state (protocol §7.3).
+pub(crate) struct RunState {
+    /// Memoized values not yet consumed; each is removed when its step is reached.
+    memo: std::collections::HashMap<String, Box<RawValue>>,
+    /// Repeat counters per user step id (protocol §1.2).
+    counter: StepIdCounter,
+    mode: Mode,
+    /// Attempt of this request and the function's attempts, to choose StepError/StepFailed.
+    attempt: u32,
+    max_attempts: u32,
+    /// New steps in discovery order.
+    found: Vec<Found>,
+    /// Hash of the step the engine chose to execute inline.
+    execute: Option<String>,
+    /// True while a step body runs (it may await I/O; the engine must wait for it).
+    executing: bool,
+    /// The result of the step body that ran in this request.
+    outcome: Option<StepOutcome>,
+}
+
+/// Discovery, or a call targeting one planned step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Report new steps; execute a lone `step.run` inline when allowed (protocol §7.7).
+    Discovery {
+        /// False when `ctx.disable_immediate_execution` is set.
+        immediate: bool,
+    },
+    /// Run only the step with this hash (protocol §7.8).
+    Target(String),
+}
+
+/// A new (unmemoized) step found during discovery.
+pub(crate) struct Found {
+    /// The op reported if the step is not executed inline.
+    pub(crate) op: Op,
+    /// Whether it is a `step.run`-type step that may be executed inline.
+    pub(crate) runnable: bool,
+    /// The waker of the parked step future, to resume it if the engine executes it.
+    waker: Option<Waker>,
+}
+
+/// The result of the one step body executed in a request.
+#[derive(Debug)]
+pub(crate) struct StepOutcome {
+    pub(crate) op: Op,
+    /// `X-Inngest-No-Retry` for a step error.
+    pub(crate) no_retry: Option<bool>,
+    /// `Retry-After` for a retriable step error.
+    pub(crate) retry_after: Option<String>,
+}
+
+enum Registration {
+    Memoized(Box<RawValue>),
+    /// The step body runs now (the step is the target of this call).
+    Execute(String),
+    /// The step is new: it parks, and runs only if the engine chooses it.
+    Park(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Run,
+    Other,
+}
+
+/// Options of [`Step::wait_for_event`].
+#[derive(Debug, Clone)]
+pub struct WaitForEvent {
+    event: String,
+    timeout: Duration,
+    if_exp: Option<String>,
+}
+
+impl WaitForEvent {
+    /// Wait for an event with this name for at most `timeout`.
+    pub fn new(event: impl Into<String>, timeout: Duration) -> Self {
+        WaitForEvent {
+            event: event.into(),
+            timeout,
+            if_exp: None,
+        }
+    }
+
+    /// Only an event for which this CEL expression holds resumes the wait; `event` is the
+    /// run's triggering event, `async` the candidate (protocol §1.4).
+    pub fn if_exp(mut self, expression: impl Into<String>) -> Self {
+        self.if_exp = Some(expression.into());
+        self
+    }
+}
+
+/// The result of a `send_event` step: the ids Inngest assigned, one per event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SendEventResult {
+    /// Internal event ids, in order.
+    pub ids: Vec<String>,
+}
+
+impl Step {
+    pub(crate) fn new(
+        app_id: Arc<str>,
+        client: Client,
+        now: DateTime<Utc>,
+        state: RunState,
+    ) -> Self {
+        Step {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                app_id,
+                client,
+                now,
+            }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Runs `body` once, durably: its output is memoized and returned on every later replay.
+    ///
+    /// An `Err` is retried by the executor with backoff (per the function's retries); when
+    /// the attempts are used up, or the error is [`Error::non_retriable`], the step fails
+    /// for good and this future resolves to a [`StepError`] that the code may handle.
+    pub fn run<T, E, F, Fut>(
+        &self,
+        id: &str,
+        body: F,
+    ) -> impl Future<Output = Result<T, StepError>> + Send + 'static
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Into<Error> + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let (hashed, registration) = self.register(id, Kind::Run, || {
+            Op::new(OpCode::StepPlanned, String::new(), id)
+        });
+        let shared = Arc::clone(&self.shared);
+        let user_id = id.to_owned();
+        async move {
+            let hash = match registration {
+                Registration::Memoized(raw) => return decode_run_memo(&user_id, &raw),
+                Registration::Execute(hash) => hash,
+                Registration::Park(hash) => {
+                    wait_for_turn(&shared, &hash).await;
+                    hash
+                }
+            };
+            let result = body()
+                .await
+                .map_err(Into::into)
+                .and_then(|output| to_raw(&output));
+            let outcome = shared.step_outcome(&hash, &user_id, hashed.index, result);
+            shared.lock().finish(outcome);
+            pending().await
+        }
+    }
+
+    /// Pauses the run for `duration` (protocol §7.4 `Sleep`).
+    pub fn sleep(&self, id: &str, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let (_, registration) = self.register(id, Kind::Other, || {
+            let mut op = Op::new(OpCode::Sleep, String::new(), id);
+            op.opts = Some(OpOpts::Sleep {
+                duration: format_duration(duration),
+            });
+            op
+        });
+        resolve_or_park(Some(registration))
+    }
+
+    /// Pauses the run until `until`. A time that has already passed does not sleep.
+    pub fn sleep_until(
+        &self,
+        id: &str,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        if until <= self.shared.now {
+            // Keep the repeat counter in step with replays that do sleep (protocol §1.2).
+            self.shared.lock().counter.next(id);
+            return resolve_or_park(None);
+        }
+        let (_, registration) = self.register(id, Kind::Other, || {
+            let mut op = Op::new(OpCode::Sleep, String::new(), id);
+            op.opts = Some(OpOpts::Sleep {
+                duration: format_rfc3339(until),
+            });
+            op
+        });
+        resolve_or_park(Some(registration))
+    }
+
+    /// Waits for an event (protocol §7.4 `WaitForEvent`).
+    ///
+    /// Resolves to `Ok(None)` when the timeout passes and to the typed event otherwise. An
+    /// event whose data does not decode into `T` is an error, never a silent timeout.
+    pub fn wait_for_event<T>(
+        &self,
+        id: &str,
+        wait: WaitForEvent,
+    ) -> impl Future<Output = Result<Option<Event<T>>, StepError>> + Send + 'static
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let (_, registration) = self.register(id, Kind::Other, || {
+            let mut op = Op::new(OpCode::WaitForEvent, String::new(), id);
+            op.opts = Some(OpOpts::WaitForEvent {
+                event: wait.event,
+                timeout: format_duration(wait.timeout),
+                if_exp: wait.if_exp,
+            });
+            op
+        });
+        let user_id = id.to_owned();
+        async move {
+            match registration {
+                Registration::Memoized(raw) if is_null(&raw) => Ok(None),
+                Registration::Memoized(raw) => serde_json::from_str(raw.get())
+                    .map(Some)
+                    .map_err(|e| StepError::decode(&user_id, "the received event", &e)),
+                Registration::Execute(_) | Registration::Park(_) => pending().await,
+            }
+        }
+    }
+
+    /// Invokes another function and resolves to its typed result (protocol §8.5).
+    ///
+    /// A failed invoked function, or a timeout, resolves to a [`StepError`].
+    pub fn invoke<In, Out>(
+        &self,
+        id: &str,
+        function: &FunctionRef<In, Out>,
+        data: &In,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Out, StepError>> + Send + 'static
+    where
+        In: Serialize,
+        Out: DeserializeOwned + Send + 'static,
+    {
+        let user_id = id.to_owned();
+        let payload = match to_raw(data) {
+            Ok(payload) => payload,
+            Err(error) => {
+                // Keep the repeat counter in step with replays (protocol §1.2).
+                self.shared.lock().counter.next(id);
+                let failure = StepError::failed(id, error.to_body());
+                return invoke_result(Err(failure), None);
+            }
+        };
+        let function_id = function.composite_id(&self.shared.app_id);
+        let (_, registration) = self.register(id, Kind::Other, || {
+            let mut op = Op::new(OpCode::InvokeFunction, String::new(), id);
+            op.opts = Some(OpOpts::Invoke {
+                function_id,
+                payload: InvokePayload { data: payload },
+                timeout: timeout.map(format_duration),
+            });
+            op
+        });
+        invoke_result(Ok(user_id), Some(registration))
+    }
+
+    /// Sends events as a durable step and resolves to their ids. A retried run does not
+    /// send them again once the step completed.
+    pub fn send_event<T>(
+        &self,
+        id: &str,
+        events: Vec<Event<T>>,
+    ) -> impl Future<Output = Result<SendEventResult, StepError>> + Send + 'static
+    where
+        T: Serialize + Send + Sync + 'static,
+    {
+        let client = self.shared.client.clone();
+        self.run(id, move || async move {
+            let ids = client.send_many(&events).await?;
+            Ok::<_, Error>(SendEventResult { ids })
+        })
+    }
+
+    /// Registers a step: hashes its id, takes its memoized value, or records it as found.
+    fn register(
+        &self,
+        id: &str,
+        kind: Kind,
+        op: impl FnOnce() -> Op,
+    ) -> (HashedStepId, Registration) {
+        let mut state = self.shared.lock();
+        let hashed = state.counter.next(id);
+        if let Some(raw) = state.memo.remove(&hashed.hash) {
+            let completed =
+                kind == Kind::Other || !matches!(RunMemo::classify(&raw), RunMemo::NotCompleted);
+            if completed {
+                return (hashed, Registration::Memoized(raw));
+            }
+        }
+        let registration = match &state.mode {
+            Mode::Target(target) if *target == hashed.hash && kind == Kind::Run => {
+                state.executing = true;
+                Registration::Execute(hashed.hash.clone())
+            }
+            Mode::Target(_) => Registration::Park(hashed.hash.clone()),
+            Mode::Discovery { .. } => {
+                let mut op = op();
+                op.id.clone_from(&hashed.hash);
+                op.userland = (hashed.index > 0).then(|| Userland {
+                    id: id.to_owned(),
+                    index: hashed.index,
+                });
+                state.found.push(Found {
+                    op,
+                    runnable: kind == Kind::Run,
+                    waker: None,
+                });
+                Registration::Park(hashed.hash.clone())
+            }
+        };
+        (hashed, registration)
+    }
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, RunState> {
+        // A panic while holding the lock cannot leave the state half-updated in a way that
+        // matters: the request is answered with an error either way.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Turns a step body's result into the op reported for it (protocol §7.4–7.6).
+    fn step_outcome(
+        &self,
+        hash: &str,
+        user_id: &str,
+        index: u32,
+        result: Result<Box<RawValue>, Error>,
+    ) -> StepOutcome {
+        let (attempt, max_attempts) = {
+            let state = self.lock();
+            (state.attempt, state.max_attempts)
+        };
+        let mut op = Op::new(OpCode::StepRun, hash, user_id);
+        op.userland = (index > 0).then(|| Userland {
+            id: user_id.to_owned(),
+            index,
+        });
+        match result {
+            Ok(data) => {
+                op.data = Some(data);
+                StepOutcome {
+                    op,
+                    no_retry: None,
+                    retry_after: None,
+                }
+            }
+            Err(error) => {
+                let last_attempt = attempt + 1 >= max_attempts;
+                let retry = error.retry();
+                let failed = last_attempt || retry == Retry::Never;
+                op.op = if failed {
+                    OpCode::StepFailed
+                } else {
+                    OpCode::StepError
+                };
+                op.error = Some(error.to_body());
+                StepOutcome {
+                    op,
+                    no_retry: Some(failed),
+                    retry_after: match retry {
+                        Retry::After(at) if !failed => Some(retry_after_value(at)),
+                        _ => None,
+                    },
+                }
+            }
+        }
+    }
+}
+
+impl RunState {
+    pub(crate) fn new(
+        memo: std::collections::HashMap<String, Box<RawValue>>,
+        mode: Mode,
+        attempt: u32,
+        max_attempts: u32,
+    ) -> Self {
+        RunState {
+            memo,
+            counter: StepIdCounter::default(),
+            mode,
+            attempt,
+            max_attempts: max_attempts.max(1),
+            found: Vec::new(),
+            execute: None,
+            executing: false,
+            outcome: None,
+        }
+    }
+
+    fn finish(&mut self, outcome: StepOutcome) {
+        self.executing = false;
+        self.outcome = Some(outcome);
+    }
+
+    pub(crate) fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    pub(crate) fn is_executing(&self) -> bool {
+        self.executing
+    }
+
+    pub(crate) fn take_outcome(&mut self) -> Option<StepOutcome> {
+        self.outcome.take()
+    }
+
+    pub(crate) fn found(&self) -> &[Found] {
+        &self.found
+    }
+
+    pub(crate) fn take_found(&mut self) -> Vec<Found> {
+        std::mem::take(&mut self.found)
+    }
+
+    /// Chooses the lone found step for inline execution and wakes its parked future.
+    pub(crate) fn execute_lone_step(&mut self) {
+        if let Some(found) = self.found.first_mut() {
+            self.execute = Some(found.op.id.clone());
+            if let Some(waker) = found.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// Parks until the engine chooses this step for execution; never completes otherwise.
+async fn wait_for_turn(shared: &Shared, hash: &str) {
+    poll_fn(|cx| {
+        let mut state = shared.lock();
+        if state.execute.as_deref() == Some(hash) {
+            state.execute = None;
+            state.executing = true;
+            return Poll::Ready(());
+        }
+        if let Some(found) = state.found.iter_mut().find(|f| f.op.id == hash) {
+            found.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    })
+    .await;
+}
+
+/// Resolves at once when there is nothing to wait for, or when the step is memoized;
+/// parks otherwise.
+async fn resolve_or_park(registration: Option<Registration>) {
+    match registration {
+        None | Some(Registration::Memoized(_)) => {}
+        Some(Registration::Execute(_) | Registration::Park(_)) => pending().await,
+    }
+}
+
+fn decode_run_memo<T: DeserializeOwned>(user_id: &str, raw: &RawValue) -> Result<T, StepError> {
+    match RunMemo::classify(raw) {
+        RunMemo::Data(data) => serde_json::from_str(data.get())
+            .map_err(|e| StepError::decode(user_id, "the stored output", &e)),
+        RunMemo::Error(body) => Err(StepError::failed(user_id, body)),
+        RunMemo::NotCompleted => Err(StepError::failed(
+            user_id,
+            ErrorBody {
+                name: "Error".into(),
+                message: "the step has no stored result".into(),
+                stack: None,
+            },
+        )),
+    }
+}
+
+/// Serializes a step output as raw JSON; a value that cannot be serialized (a map with
+/// non-string keys, a failing `Serialize` impl) is a bug that retries cannot fix.
+fn to_raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, Error> {
+    serde_json::value::to_raw_value(value).map_err(|e| {
+        Error::non_retriable(format!("the step output cannot be serialized as JSON: {e}"))
+    })
+}
+
+/// The future of an invoke: an immediate failure, the decoded memo, or a park.
+async fn invoke_result<Out: DeserializeOwned>(
+    user_id: Result<String, StepError>,
+    registration: Option<Registration>,
+) -> Result<Out, StepError> {
+    let user_id = user_id?;
+    match registration {
+        Some(Registration::Memoized(raw)) => decode_run_memo(&user_id, &raw),
+        _ => pending().await,
+    }
+}
+
+/// `Retry-After`: whole seconds (at least 1) or an RFC 3339 instant (protocol §4.1).
+pub(crate) fn retry_after_value(at: RetryAt) -> String {
+    match at {
+        RetryAt::Delay(delay) => delay.as_secs().max(1).to_string(),
+        RetryAt::Instant(instant) => format_rfc3339(instant),
+    }
+}
