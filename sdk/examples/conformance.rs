@@ -1,0 +1,32 @@
+//! The conformance fixture app: serves the five fixture functions of the official runner's
+//! serve cases (protocol §9.4) at `http://127.0.0.1:$PORT/api/inngest` (default port 3000).
+//!
+//! ```sh
+//! INNGEST_DEV=1 INNGEST_SIGNING_KEY=7468697320697320612074657374206b6579 \
+//!   cargo run -p inngest-sdk --example conformance --features testing
+//! ```
+//!
+//! In-band sync is enabled; the app never registers itself, so the runner's proxy sees all
+//! traffic. Restart it before each run: `retry-basic` keeps per-process attempt counters.
+
+use inngest_sdk::testing::conformance;
+use inngest_sdk::{Client, Config, Endpoint};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_env()?.with_in_band_sync(true);
+    let mut builder = Endpoint::builder(conformance::APP_ID, Client::new(config)).framework("axum");
+    for function in conformance::functions() {
+        builder = builder.function(function);
+    }
+    let endpoint = builder.build()?;
+    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    eprintln!(
+        "conformance fixture listening on http://{}/api/inngest",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app).await?;
+    Ok(())
+}
