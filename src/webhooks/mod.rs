@@ -75,6 +75,9 @@ pub enum InvalidSecret {
 /// a signature or a header value (integrations.md §11.3, §11.10). Header names are public.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    /// The body is larger than [`MAX_BODY_BYTES`]; refused before any hashing.
+    #[error("webhook body is too large")]
+    BodyTooLarge,
     /// A required signature header is absent.
     #[error("missing webhook header {0}")]
     MissingHeader(&'static str),
@@ -260,6 +263,16 @@ fn optional_header<'h>(
 /// The value of header `name`, which must appear exactly once.
 fn required_header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, VerifyError> {
     optional_header(headers, name)?.ok_or(VerifyError::MissingHeader(name))
+}
+
+/// Refuses bodies over [`MAX_BODY_BYTES`]. The route's body limit should stop them first; this
+/// keeps a verifier safe even when called from a route that forgot.
+fn check_body_size(body: &[u8]) -> Result<(), VerifyError> {
+    if body.len() > MAX_BODY_BYTES {
+        Err(VerifyError::BodyTooLarge)
+    } else {
+        Ok(())
+    }
 }
 
 /// Checks a signed Unix timestamp against `now_unix` with a symmetric tolerance: too old is a

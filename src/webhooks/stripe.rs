@@ -15,8 +15,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::{
-    Catalog, IgnoreReason, InvalidSecret, MapError, VerifyError, WebhookSecret, check_timestamp,
-    required_header,
+    Catalog, IgnoreReason, InvalidSecret, MapError, VerifyError, WebhookSecret, check_body_size,
+    check_timestamp, required_header,
 };
 
 /// The signature header Stripe sends.
@@ -85,6 +85,7 @@ impl StripeVerifier {
         body: &[u8],
         now_unix: i64,
     ) -> Result<(), VerifyError> {
+        check_body_size(body)?;
         let parsed = SignatureHeader::parse(header)?;
         if parsed.v1.is_empty() {
             // Only `v0` or unknown schemes: accepting them would allow a downgrade (§1.1).
@@ -302,7 +303,13 @@ pub fn purchase_from_event(
         CHECKOUT_SESSION_COMPLETED => matches!(payment_status, "paid" | "no_payment_required"),
         _ => payment_status == "paid",
     };
-    if !paid || session.mode.as_deref() == Some("setup") {
+    if session.mode.as_deref() == Some("setup") {
+        // Setup mode saves a payment method and takes no money.
+        return Ok(ignored(IgnoreReason::PaymentNotCompleted(
+            "mode setup".into(),
+        )));
+    }
+    if !paid {
         return Ok(ignored(IgnoreReason::PaymentNotCompleted(format!(
             "payment_status {payment_status}"
         ))));
@@ -575,6 +582,24 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_body_is_rejected_before_hashing() {
+        let body = vec![b' '; crate::webhooks::MAX_BODY_BYTES + 1];
+        let header = sign_for_test(&secret(SECRET), &body, NOW);
+
+        assert_eq!(
+            verifier().verify(&headers(&header), &body, NOW),
+            Err(VerifyError::BodyTooLarge)
+        );
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let printed = format!("{:?}", verifier());
+
+        assert!(!printed.contains("test_secret"));
+    }
+
+    #[test]
     fn a_verifier_without_usable_secrets_cannot_be_built() {
         assert_eq!(
             StripeVerifier::new(vec![], DEFAULT_TOLERANCE).unwrap_err(),
@@ -651,6 +676,23 @@ mod tests {
             outcome,
             StripeOutcome::Ignored {
                 reason: IgnoreReason::PaymentNotCompleted("payment_status unpaid".into())
+            }
+        );
+    }
+
+    #[test]
+    fn a_setup_mode_session_is_ignored() {
+        let event = event_with(|v| {
+            v["data"]["object"]["mode"] = json!("setup");
+            v["data"]["object"]["payment_status"] = json!("no_payment_required");
+        });
+
+        let outcome = purchase_from_event(&event, &catalog(), false).unwrap();
+
+        assert_eq!(
+            outcome,
+            StripeOutcome::Ignored {
+                reason: IgnoreReason::PaymentNotCompleted("mode setup".into())
             }
         );
     }

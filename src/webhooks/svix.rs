@@ -12,7 +12,9 @@ use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::{InvalidSecret, VerifyError, WebhookSecret, check_timestamp, optional_header};
+use super::{
+    InvalidSecret, VerifyError, WebhookSecret, check_body_size, check_timestamp, optional_header,
+};
 
 /// Header names, Svix first and the Standard Webhooks (white-label) fallback second (§6.1).
 const ID_HEADERS: [&str; 2] = ["svix-id", "webhook-id"];
@@ -81,6 +83,7 @@ impl SvixVerifier {
         body: &[u8],
         now_unix: i64,
     ) -> Result<SvixDelivery, VerifyError> {
+        check_body_size(body)?;
         let id = header_with_fallback(headers, ID_HEADERS)?;
         let timestamp_text = header_with_fallback(headers, TIMESTAMP_HEADERS)?;
         let signatures = header_with_fallback(headers, SIGNATURE_HEADERS)?;

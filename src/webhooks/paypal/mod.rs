@@ -23,7 +23,7 @@ use rsa::RsaPublicKey;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier as _;
 
-use super::{InvalidSecret, VerifyError, check_timestamp, required_header};
+use super::{InvalidSecret, VerifyError, check_body_size, check_timestamp, required_header};
 
 mod amount;
 mod certificate;
@@ -152,6 +152,7 @@ impl PaypalVerifier {
         now: DateTime<Utc>,
         certificates: &C,
     ) -> Result<(), VerifyError> {
+        check_body_size(body)?;
         let transmission = self.transmission(headers)?;
         self.check_time(&transmission, now)?;
         let pem = certificates
@@ -212,6 +213,7 @@ impl PaypalVerifier {
         now: DateTime<Utc>,
         certificate: &PaypalCertificate,
     ) -> Result<(), VerifyError> {
+        check_body_size(body)?;
         self.check_time(transmission, now)?;
         certificate.check_validity(now)?;
         let message = signed_message(
