@@ -4,11 +4,16 @@
 //! those bytes, and only then parse. Nothing here does I/O or reads the clock; the route passes
 //! the headers, the body and "now", which keeps every rejection case testable.
 //!
-//! Errors come in two kinds, because a route answers them differently:
+//! How a route answers (DESIGN §5, integrations.md §1.3, §11):
 //! - [`VerifyError`]: the request is not proven to come from the provider → 400, nothing sent
-//!   (except [`VerifyError::CertificateUnavailable`], see [`VerifyError::is_transient`]).
-//! - [`MapError`]: the request is authentic but we cannot turn it into a purchase → 422 (see
-//!   [`MapError`] for why not 200).
+//!   (except [`VerifyError::CertificateUnavailable`], see [`VerifyError::is_transient`] → 503).
+//! - verified, but the body is not JSON of the envelope's shape → 400 (the provider retries,
+//!   which is harmless).
+//! - an `Ignored` outcome ([`IgnoreReason`]) → 200, log the provider event id and the reason.
+//! - [`MapError`]: authentic, but we cannot turn it into a purchase → 422 (see [`MapError`] for
+//!   why not 200).
+//! - a purchase → send to Inngest with the outcome's event id; 200 once Inngest accepted it,
+//!   5xx if it did not, so the provider retries and nothing is lost.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -119,57 +119,6 @@ pub fn sign_for_test(secret: &WebhookSecret, body: &[u8], timestamp: i64) -> Str
     )
 }
 
-/// HMAC-SHA256 over `"{t}.{body}"`, keyed with the whole `whsec_…` string as UTF-8 bytes:
-/// Stripe, unlike Svix, does not base64-decode its secrets (§1.1).
-fn signature(secret: &WebhookSecret, body: &[u8], timestamp: i64) -> [u8; 32] {
-    let mut mac = HmacSha256::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC-SHA256 accepts keys of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.finalize().into_bytes().into()
-}
-
-/// A parsed `Stripe-Signature`: `t` and every `v1`.
-#[derive(Debug)]
-struct SignatureHeader {
-    /// The signed Unix timestamp.
-    timestamp: i64,
-    /// Every decodable `v1` signature; several while Stripe rolls a secret.
-    v1: Vec<Vec<u8>>,
-}
-
-impl SignatureHeader {
-    /// Parses `t=…,v1=…,v1=…,v0=…`. A pair without `=`, a missing, duplicated or non-integer
-    /// `t` is malformed. Schemes other than `v1` are skipped, as are `v1` values that are not
-    /// hex (stripe-go does the same): they could never match.
-    fn parse(header: &str) -> Result<Self, VerifyError> {
-        let malformed = VerifyError::MalformedHeader(SIGNATURE_HEADER);
-        let mut timestamp = None;
-        let mut v1 = Vec::new();
-        for pair in header.split(',') {
-            let (key, value) = pair.trim().split_once('=').ok_or(malformed.clone())?;
-            match key {
-                "t" => {
-                    let t: i64 = value.parse().map_err(|_| malformed.clone())?;
-                    if timestamp.replace(t).is_some() {
-                        // Two `t`s: which one was signed is ambiguous, so refuse (§11.3).
-                        return Err(malformed);
-                    }
-                }
-                "v1" => {
-                    if let Ok(bytes) = hex::decode(value) {
-                        v1.push(bytes);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let timestamp = timestamp.ok_or(malformed)?;
-        Ok(Self { timestamp, v1 })
-    }
-}
-
 /// A Stripe event envelope: only the fields we read (§1.2); unknown fields are ignored.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StripeEvent {
@@ -381,6 +330,57 @@ fn product_of(
         .unwrap_or(kind.as_str())
         .to_owned();
     Ok((kind, product))
+}
+
+/// HMAC-SHA256 over `"{t}.{body}"`, keyed with the whole `whsec_…` string as UTF-8 bytes:
+/// Stripe, unlike Svix, does not base64-decode its secrets (§1.1).
+fn signature(secret: &WebhookSecret, body: &[u8], timestamp: i64) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(secret.expose().as_bytes())
+        .expect("HMAC-SHA256 accepts keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.finalize().into_bytes().into()
+}
+
+/// A parsed `Stripe-Signature`: `t` and every `v1`.
+#[derive(Debug)]
+struct SignatureHeader {
+    /// The signed Unix timestamp.
+    timestamp: i64,
+    /// Every decodable `v1` signature; several while Stripe rolls a secret.
+    v1: Vec<Vec<u8>>,
+}
+
+impl SignatureHeader {
+    /// Parses `t=…,v1=…,v1=…,v0=…`. A pair without `=`, a missing, duplicated or non-integer
+    /// `t` is malformed. Schemes other than `v1` are skipped, as are `v1` values that are not
+    /// hex (stripe-go does the same): they could never match.
+    fn parse(header: &str) -> Result<Self, VerifyError> {
+        let malformed = VerifyError::MalformedHeader(SIGNATURE_HEADER);
+        let mut timestamp = None;
+        let mut v1 = Vec::new();
+        for pair in header.split(',') {
+            let (key, value) = pair.trim().split_once('=').ok_or(malformed.clone())?;
+            match key {
+                "t" => {
+                    let t: i64 = value.parse().map_err(|_| malformed.clone())?;
+                    if timestamp.replace(t).is_some() {
+                        // Two `t`s: which one was signed is ambiguous, so refuse (§11.3).
+                        return Err(malformed);
+                    }
+                }
+                "v1" => {
+                    if let Ok(bytes) = hex::decode(value) {
+                        v1.push(bytes);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let timestamp = timestamp.ok_or(malformed)?;
+        Ok(Self { timestamp, v1 })
+    }
 }
 
 #[cfg(test)]

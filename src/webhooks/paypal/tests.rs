@@ -287,6 +287,18 @@ fn the_rsa_check_works_on_a_bare_public_key() {
 }
 
 #[test]
+fn verification_is_send_so_an_axum_handler_can_await_it() {
+    fn assert_send<T: Send>(_: &T) {}
+    let headers = signed_headers(TIME, CAPTURE_BODY);
+    let verifier = verifier();
+    let source = test_source();
+
+    let future = verifier.verify(&headers, CAPTURE_BODY, now(), &source);
+
+    assert_send(&future);
+}
+
+#[test]
 fn a_tampered_body_is_rejected() {
     let headers = signed_headers(TIME, CAPTURE_BODY);
     let tampered = String::from_utf8(CAPTURE_BODY.to_vec())
@@ -320,8 +332,8 @@ fn a_signature_for_another_webhook_id_is_rejected() {
 
 #[test]
 fn a_key_from_another_certificate_is_rejected() {
-    // Signed by our test key, but the URL serves PayPal's (expired-here-irrelevant) 2014 cert:
-    // check the signature path alone with a valid-dated wrapper around the 2014 key.
+    // Signed with the test key, checked against PayPal's 2014 key (re-dated so that only the
+    // signature can fail): a certificate only vouches for its own key.
     let v2014 = PaypalCertificate::from_pem(V2014_CERT).unwrap();
     let certificate = PaypalCertificate::from_public_key(
         v2014.public_key().clone(),
