@@ -1,0 +1,3 @@
+//! Huckleberry mentorship onboarding service: webhook verification and (later) routes.
+
+pub mod webhooks;
