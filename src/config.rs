@@ -1,0 +1,282 @@
+//! Typed configuration from the environment (DESIGN §6).
+//!
+//! Every setting is read and validated at start-up. Missing production settings are
+//! collected, not reported one at a time: the error lists every one that is missing, so an
+//! operator fixes the deployment in one go. Secrets are held as [`SecretString`] and never
+//! printed; errors name variables, never values.
+
+use std::fmt;
+
+use secrecy::SecretString;
+use url::Url;
+
+/// Where the app runs: decided by `INNGEST_DEV` (set → development).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// A laptop or CI with the Inngest dev server: vendors without credentials run dry.
+    Development,
+    /// Production: every setting is required, nothing runs dry.
+    Production,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the development default).
+    Pretty,
+    /// One JSON object per line (the production default).
+    Json,
+}
+
+/// The app's configuration.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Development or production.
+    pub environment: Environment,
+    /// Address to bind; `0.0.0.0` in containers.
+    pub host: String,
+    /// Port to bind; 0 picks a free port (tests).
+    pub port: u16,
+    /// The public origin of this app, for links in emails and OAuth redirects.
+    pub app_base_url: Url,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// The Inngest SDK's configuration (the standard `INNGEST_*` variables).
+    pub inngest: inngest_sdk::Config,
+}
+
+/// Why the configuration is unusable: every missing variable and every invalid one.
+#[derive(Debug, Default)]
+pub struct ConfigError {
+    /// Variables production requires that are not set.
+    pub missing: Vec<&'static str>,
+    /// Variables that are set but invalid, with the reason (never the value).
+    pub invalid: Vec<(&'static str, String)>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the configuration is incomplete or invalid")?;
+        if !self.missing.is_empty() {
+            write!(f, "; missing: {}", self.missing.join(", "))?;
+        }
+        for (variable, reason) in &self.invalid {
+            write!(f, "; {variable}: {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.invalid.is_empty()
+    }
+}
+
+/// Reads variables through a lookup function and records what is missing or invalid.
+pub struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    environment: Environment,
+    errors: ConfigError,
+}
+
+impl fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Env")
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Env<'a> {
+    /// A reader over `lookup` (a variable name → its value).
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        let dev = lookup("INNGEST_DEV")
+            .map(|v| v.trim().to_owned())
+            .is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+        Env {
+            lookup,
+            environment: if dev {
+                Environment::Development
+            } else {
+                Environment::Production
+            },
+            errors: ConfigError::default(),
+        }
+    }
+
+    /// Development or production.
+    pub fn environment(&self) -> Environment {
+        self.environment
+    }
+
+    /// A variable's trimmed value, `None` when unset or empty.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A secret variable, `None` when unset or empty.
+    pub fn optional_secret(&self, name: &str) -> Option<SecretString> {
+        self.optional(name).map(SecretString::from)
+    }
+
+    /// A variable production requires: recorded as missing when unset in production.
+    /// In development it may be absent (the feature then runs dry).
+    pub fn required(&mut self, name: &'static str) -> Option<String> {
+        let value = self.optional(name);
+        if value.is_none() && self.environment == Environment::Production {
+            self.errors.missing.push(name);
+        }
+        value
+    }
+
+    /// A secret production requires.
+    pub fn required_secret(&mut self, name: &'static str) -> Option<SecretString> {
+        self.required(name).map(SecretString::from)
+    }
+
+    /// Parses a variable's value, recording a parse failure as invalid.
+    pub fn parsed<T>(
+        &mut self,
+        name: &'static str,
+        value: Option<String>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let value = value?;
+        match parse(&value) {
+            Ok(parsed) => Some(parsed),
+            Err(reason) => {
+                self.errors.invalid.push((name, reason));
+                None
+            }
+        }
+    }
+
+    /// Records an invalid variable.
+    pub fn invalid(&mut self, name: &'static str, reason: impl Into<String>) {
+        self.errors.invalid.push((name, reason.into()));
+    }
+
+    fn finish(self) -> Result<(), ConfigError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+impl AppConfig {
+    /// Reads the process environment (after a `.env` file, if the caller loaded one).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        AppConfig::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(lookup);
+        let environment = env.environment();
+        let port_value = env.optional("PORT");
+        let port = env
+            .parsed("PORT", port_value, |v| {
+                v.parse::<u16>().map_err(|_| "not a port number".to_owned())
+            })
+            .unwrap_or(3000);
+        let host = env.optional("HOST").unwrap_or_else(|| "0.0.0.0".to_owned());
+        let base_value = match environment {
+            Environment::Production => env.required("APP_BASE_URL"),
+            Environment::Development => Some(
+                env.optional("APP_BASE_URL")
+                    .unwrap_or_else(|| format!("http://localhost:{port}")),
+            ),
+        };
+        let app_base_url = env.parsed("APP_BASE_URL", base_value, parse_http_url);
+        let log_format = match env.optional("LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(_) => {
+                env.invalid("LOG_FORMAT", "must be `json` or `pretty`");
+                LogFormat::Json
+            }
+            None if environment == Environment::Production => LogFormat::Json,
+            None => LogFormat::Pretty,
+        };
+        let inngest = match inngest_sdk::Config::from_lookup(lookup) {
+            Ok(config) => Some(config),
+            Err(error) => {
+                env.invalid("INNGEST_*", error.to_string());
+                None
+            }
+        };
+        if environment == Environment::Production {
+            env.required("INNGEST_SIGNING_KEY");
+            env.required("INNGEST_EVENT_KEY");
+        }
+        env.finish()?;
+        Ok(AppConfig {
+            environment,
+            host,
+            port,
+            app_base_url: app_base_url.expect("finish() returned Ok, so APP_BASE_URL parsed"),
+            log_format,
+            inngest: inngest.expect("finish() returned Ok, so the Inngest config parsed"),
+        })
+    }
+}
+
+/// Parses an absolute http(s) URL.
+pub fn parse_http_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|_| "not an absolute URL".to_owned())?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err("must be an http(s) URL with a host".to_owned());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn development_needs_nothing_but_inngest_dev() {
+        let config = AppConfig::from_lookup(&lookup(&[("INNGEST_DEV", "1")])).expect("valid");
+        assert_eq!(config.environment, Environment::Development);
+        assert_eq!(config.port, 3000);
+        assert_eq!(config.app_base_url.as_str(), "http://localhost:3000/");
+        assert_eq!(config.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn production_lists_every_missing_setting() {
+        let error = AppConfig::from_lookup(&lookup(&[])).expect_err("incomplete");
+        assert_eq!(
+            error.missing,
+            vec!["APP_BASE_URL", "INNGEST_SIGNING_KEY", "INNGEST_EVENT_KEY"]
+        );
+        let text = error.to_string();
+        assert!(text.contains("APP_BASE_URL, INNGEST_SIGNING_KEY, INNGEST_EVENT_KEY"));
+    }
+
+    #[test]
+    fn invalid_values_are_named_but_never_printed() {
+        let error = AppConfig::from_lookup(&lookup(&[
+            ("INNGEST_DEV", "1"),
+            ("PORT", "secret-port-value"),
+        ]))
+        .expect_err("invalid");
+        assert_eq!(error.invalid[0].0, "PORT");
+        assert!(!error.to_string().contains("secret-port-value"));
+    }
+}

@@ -1,0 +1,14 @@
+//! State shared by every handler.
+
+use std::sync::Arc;
+
+use crate::config::AppConfig;
+
+/// What handlers need: configuration and the Inngest client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The configuration read at start-up.
+    pub config: Arc<AppConfig>,
+    /// Sends events to Inngest.
+    pub inngest: inngest_sdk::Client,
+}

@@ -1,0 +1,4 @@
+//! The app's integration tests: one test binary, the real app on port 0.
+
+mod health;
+mod support;

@@ -1,0 +1,33 @@
+//! `spawn_app`: the real app on port 0 with a test configuration.
+
+use huckleberry::config::AppConfig;
+use huckleberry::startup::Application;
+
+/// A running app and how to reach it.
+pub(crate) struct TestApp {
+    pub(crate) address: String,
+    pub(crate) http: reqwest::Client,
+}
+
+/// Starts the app in development mode on a free port, with `extra` variables on top.
+pub(crate) async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
+    let mut vars: Vec<(String, String)> = vec![
+        ("INNGEST_DEV".into(), "1".into()),
+        ("HOST".into(), "127.0.0.1".into()),
+        ("PORT".into(), "0".into()),
+    ];
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let config = AppConfig::from_lookup(&lookup).expect("test configuration is valid");
+    let app = Application::build(config).await.expect("app builds");
+    let address = format!("http://{}", app.local_addr().expect("bound"));
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address,
+        http: reqwest::Client::new(),
+    }
+}
