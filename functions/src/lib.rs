@@ -2,3 +2,4 @@
 //! later the ports and functions that consume them.
 
 pub mod events;
+pub mod ports;
