@@ -659,10 +659,10 @@ impl Endpoint {
     ) -> Result<(), crate::client::ApiError> {
         let client = &self.inner.client;
         let run_id = request.ctx.run_id.clone();
-        let (events, steps) = tokio::try_join!(
-            client.fetch_run_events(&run_id),
-            client.fetch_run_steps(&run_id)
-        )?;
+        // Sequential: this path is rare (runs over 4 MiB), and it keeps the SDK off tokio's
+        // macros feature.
+        let events = client.fetch_run_events(&run_id).await?;
+        let steps = client.fetch_run_steps(&run_id).await?;
         request.event = events.first().cloned();
         request.events = events;
         request.steps = steps;
