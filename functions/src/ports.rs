@@ -45,11 +45,12 @@ impl PortError {
     }
 }
 
-impl From<PortError> for inngest_sdk::Error {
-    /// `?` on a port error in a step: transient → retried (after the vendor's wait, if it
-    /// gave one); permanent → the step fails now.
-    fn from(error: PortError) -> Self {
-        match error {
+impl PortError {
+    /// The step error for this failure: transient → retried (after the vendor's wait, if
+    /// it gave one); permanent → the step fails now. (A plain `?` would make every port
+    /// error retriable: the SDK's blanket conversion cannot see the distinction.)
+    pub fn into_step_error(self) -> inngest_sdk::Error {
+        match self {
             PortError::Transient {
                 message,
                 retry_after: Some(delay),
@@ -223,15 +224,15 @@ mod tests {
 
     #[test]
     fn port_errors_map_to_retry_decisions() {
-        let retry: inngest_sdk::Error = PortError::transient("timeout").into();
+        let retry = PortError::transient("timeout").into_step_error();
         assert!(retry.is_retriable());
-        let stop: inngest_sdk::Error = PortError::permanent("missing permission").into();
+        let stop = PortError::permanent("missing permission").into_step_error();
         assert!(!stop.is_retriable());
-        let later: inngest_sdk::Error = PortError::Transient {
+        let later = PortError::Transient {
             message: "rate limited".into(),
             retry_after: Some(std::time::Duration::from_secs(5)),
         }
-        .into();
+        .into_step_error();
         assert!(matches!(later.retry(), inngest_sdk::Retry::After(_)));
     }
 }
