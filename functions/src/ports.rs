@@ -191,6 +191,19 @@ pub trait DiscordGuild: Send + Sync {
     fn grant_role(&self, discord_user_id: &str, role_id: &str) -> PortFuture<'_, ()>;
 }
 
+/// Makes the signed Discord connection links that emails carry (DESIGN §5). The app signs
+/// them with its link-token key; the token expires and names the user and purchase.
+pub trait ConnectLinks: Send + Sync {
+    /// A fresh link for `clerk_user_id` to connect Discord for `purchase_id`, valid until
+    /// `expires_at`.
+    fn connect_link(
+        &self,
+        clerk_user_id: &str,
+        purchase_id: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> url::Url;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
