@@ -1107,3 +1107,112 @@ async fn invoke_starts_a_cron_function_directly() {
 
     assert_eq!(inngest.run(&id).output, Some(json!("full")));
 }
+
+/// SDK bug (endpoint.rs `Query::parse`): `step_url` (core/config.rs) form-encodes the
+/// composite id into `runtime.url` (`fnId=app-send+email`), but the endpoint reads `fnId`
+/// without percent-decoding, so a function whose id needs encoding (a space, `/`, `+`,
+/// `&`, non-ASCII) is "not served by this app" on every call. Run with `--ignored`.
+#[tokio::test]
+#[ignore = "SDK bug: the endpoint does not percent-decode fnId/stepId"]
+async fn a_function_whose_id_needs_url_encoding_is_found() {
+    let f = Function::new(
+        on("a/b", "send email"),
+        |_: Input<Value>, _step: Step| async move { Ok::<_, Error>(1) },
+    );
+    let inngest = serve(vec![f]).await;
+
+    let ids = inngest.send(Event::new("a/b", json!({}))).await;
+    inngest.run_until_idle().await;
+    let run = inngest.run(&ids[0]);
+
+    assert_eq!(run.status, RunStatus::Completed, "{run:#?}");
+}
+
+#[tokio::test]
+async fn a_sleep_reported_again_by_a_later_discovery_is_not_scheduled_twice() {
+    let f = Function::new(
+        on("a/b", "mixed"),
+        |_: Input<Value>, step: Step| async move {
+            let ((), a) = tokio::join!(
+                step.sleep("nap", Duration::from_secs(600)),
+                step.run("work", || async { Ok::<_, Error>(1) }),
+            );
+            Ok::<_, Error>(a?)
+        },
+    );
+    let inngest = serve(vec![f]).await;
+
+    let ids = inngest.send(Event::new("a/b", json!({}))).await;
+    inngest.run_until_idle().await;
+    let sleeping = inngest.run(&ids[0]);
+    inngest.advance(Duration::from_secs(600)).await;
+    let run = inngest.run(&ids[0]);
+
+    assert_eq!(sleeping.status, RunStatus::Sleeping);
+    let ops: Vec<Vec<String>> = sleeping.calls.iter().map(|c| c.ops.clone()).collect();
+    assert_eq!(
+        ops,
+        [vec!["Sleep", "StepPlanned"], vec!["StepRun"], vec!["Sleep"]]
+    );
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.output, Some(json!(1)));
+    assert_eq!(run.step_ids(), ["work", "nap"]);
+    assert_eq!(run.calls.len(), 4);
+}
+
+#[tokio::test]
+async fn repeated_step_ids_are_memoized_separately() {
+    let f = Function::new(
+        on("a/b", "repeat"),
+        |_: Input<Value>, step: Step| async move {
+            let mut total = 0;
+            for i in 1..=3 {
+                total += step
+                    .run("add", move || async move { Ok::<_, Error>(i) })
+                    .await?;
+            }
+            Ok::<_, Error>(total)
+        },
+    );
+    let inngest = serve(vec![f]).await;
+
+    let ids = inngest.send(Event::new("a/b", json!({}))).await;
+    inngest.run_until_idle().await;
+    let run = inngest.run(&ids[0]);
+
+    assert_eq!(run.output, Some(json!(6)));
+    assert_eq!(run.step_ids(), ["add", "add", "add"]);
+    let hashes: std::collections::HashSet<&str> =
+        run.steps.iter().map(|s| s.hashed_id.as_str()).collect();
+    assert_eq!(hashes.len(), 3);
+}
+
+#[tokio::test]
+async fn an_event_sent_with_the_client_from_a_function_triggers_another_function() {
+    let inngest = FakeExecutor::start().await;
+    let client = inngest.client();
+    let sender = Function::new(on("a/b", "sender"), move |_: Input<Value>, _step: Step| {
+        let client = client.clone();
+        async move {
+            client.send(&Event::new("c/d", json!({"hop": 1}))).await?;
+            Ok::<_, Error>(())
+        }
+    });
+    let receiver = Function::new(
+        on("c/d", "receiver"),
+        |input: Input<Value>, _step: Step| async move {
+            Ok::<_, Error>(input.event.data["hop"].clone())
+        },
+    );
+    inngest
+        .serve(endpoint(&inngest, vec![sender, receiver]))
+        .await
+        .expect("sync");
+
+    inngest.send(Event::new("a/b", json!({}))).await;
+    inngest.run_until_idle().await;
+
+    let received = inngest.runs_of("app-receiver");
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].output, Some(json!(1)));
+}

@@ -275,10 +275,11 @@ impl State {
             if !obj.get("ts").is_some_and(Value::is_i64) {
                 obj.insert("ts".into(), json!(now.timestamp_millis()));
             }
-            if !obj
+            let has_id = obj
                 .get("id")
-                .is_some_and(|id| id.as_str().is_some_and(|s| !s.is_empty()))
-            {
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty());
+            if !has_id {
                 obj.insert("id".into(), json!(internal_id));
             }
         }
