@@ -737,6 +737,10 @@ impl State {
                 self.function_error(run, retry, error, true, now);
             }
             200 => self.finish(run, Outcome::Completed(json_body), now),
+            206 if !json_body.is_array() && !json_body.is_object() => {
+                let error = error_body(format!("a 206 body must be a list of ops: {json_body}"));
+                self.function_error(run, retry, error, true, now);
+            }
             206 => self.apply_ops(run, retry, ops, no_retry == Some(true), now),
             _ => {
                 let error = match json_body {
