@@ -1304,6 +1304,129 @@ mod tests {
         );
     }
 
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    /// A state with one function `app-f` (2 attempts) on `a/b`, and one run of it.
+    fn one_run() -> State {
+        let mut state = State::new(Options {
+            use_api: false,
+            max_calls_per_run: 100,
+            matcher: None,
+        });
+        let app = state.app("http://app/api/inngest", None);
+        let functions = json!([{
+            "id": "app-f", "name": "f", "triggers": [{"event": "a/b"}],
+            "steps": {"step": {"id": "step", "name": "step", "retries": {"attempts": 1},
+                "runtime": {"type": "http", "url": "http://app/api/inngest?fnId=app-f&stepId=step"}}}
+        }]);
+        state.register(app, &functions).expect("registers");
+        state.receive(json!({"name": "a/b"}), EventSource::Test, t0());
+        state.process_events(t0());
+        state
+    }
+
+    fn answer(status: u16, sdk: bool, no_retry: Option<&str>, body: Value) -> CallResult {
+        let mut headers = http::HeaderMap::new();
+        if sdk {
+            headers.insert(
+                "x-inngest-sdk",
+                http::HeaderValue::from_static("inngest-rs:v0.1.0"),
+            );
+        }
+        if let Some(v) = no_retry {
+            headers.insert(
+                "x-inngest-no-retry",
+                http::HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        CallResult {
+            status,
+            headers,
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    fn step_op(op: &str, id: &str) -> Value {
+        json!({"op": op, "id": id, "name": id, "error": {"name": "Error", "message": "boom"}})
+    }
+
+    #[test]
+    fn a_200_without_the_sdk_header_is_an_error_and_is_retried() {
+        let mut state = one_run();
+        let call = state.next_call(t0()).expect("a call");
+        assert_eq!(
+            call.url.as_str(),
+            "http://app/api/inngest?fnId=app-f&stepId=step"
+        );
+        state.apply(call, Ok(answer(200, false, None, json!("ok"))), t0());
+
+        let retry = state.next_call(t0()).expect("a retry");
+        assert_eq!(retry.attempt, 1);
+        state.apply(retry, Ok(answer(200, false, None, json!("ok"))), t0());
+        let run = state.record(0);
+        assert_eq!(run.status, RunStatus::Failed);
+        assert!(
+            run.error.expect("error")["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("did not come from an Inngest SDK"))
+        );
+    }
+
+    #[test]
+    fn a_step_error_with_no_retry_is_treated_as_step_failed() {
+        let mut state = one_run();
+        let call = state.next_call(t0()).expect("a call");
+        let ops = json!([step_op("StepError", "h1")]);
+        state.apply(call, Ok(answer(206, true, Some("true"), ops)), t0());
+
+        let discovery = state.next_call(t0()).expect("a discovery");
+        assert_eq!(discovery.attempt, 0);
+        assert_eq!(
+            discovery.body["steps"]["h1"],
+            json!({"error": {"name": "Error", "message": "boom"}})
+        );
+        assert_eq!(
+            discovery.body["ctx"]["stack"],
+            json!({"current": 1, "stack": ["h1"]})
+        );
+    }
+
+    #[test]
+    fn ops_for_steps_already_pending_are_ignored() {
+        let mut state = one_run();
+        let call = state.next_call(t0()).expect("a call");
+        let sleep = json!({"op": "Sleep", "id": "s1", "name": "nap", "opts": {"duration": "1h"}});
+        state.apply(
+            call,
+            Ok(answer(206, true, None, json!([sleep.clone()]))),
+            t0(),
+        );
+        assert!(state.next_call(t0()).is_none());
+        assert_eq!(
+            state.next_deadline(t0()),
+            Some(t0() + chrono::TimeDelta::hours(1))
+        );
+
+        let later = t0() + chrono::TimeDelta::hours(1);
+        state.fire_timers(later);
+        let discovery = state
+            .next_call(later)
+            .expect("a discovery after the wake-up");
+        assert_eq!(discovery.body["steps"]["s1"], Value::Null);
+        // The SDK reporting the same sleep again must not put it back to sleep.
+        state.apply(
+            discovery,
+            Ok(answer(206, true, None, json!([sleep]))),
+            later,
+        );
+        assert_eq!(state.next_deadline(later), None);
+        assert_eq!(state.record(0).steps.len(), 1);
+    }
+
     #[test]
     fn wildcard_triggers_match_prefixes() {
         assert!(name_matches("shop/*", "shop/order.created"));
