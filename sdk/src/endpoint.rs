@@ -377,7 +377,7 @@ impl Endpoint {
     async fn sync(
         &self,
         parts: &http::request::Parts,
-        query: &Query<'_>,
+        query: &Query,
         body: &[u8],
     ) -> Response<Vec<u8>> {
         let config = self.inner.client.config();
@@ -450,7 +450,7 @@ impl Endpoint {
     async fn sync_out_of_band(
         &self,
         parts: &http::request::Parts,
-        query: &Query<'_>,
+        query: &Query,
     ) -> Response<Vec<u8>> {
         let config = self.inner.client.config();
         if config.mode() == Mode::Cloud && parts.headers.get(headers::SIGNATURE).is_none() {
@@ -478,7 +478,7 @@ impl Endpoint {
         match self
             .inner
             .client
-            .register(body, query.deploy_id, server_kind)
+            .register(body, query.deploy_id.as_deref(), server_kind)
             .await
         {
             Ok(registered) => json_response(
@@ -541,7 +541,7 @@ impl Endpoint {
             .collect()
     }
 
-    async fn call(&self, headers: &HeaderMap, query: &Query<'_>, body: Bytes) -> Response<Vec<u8>> {
+    async fn call(&self, headers: &HeaderMap, query: &Query, body: Bytes) -> Response<Vec<u8>> {
         let auth = self.authenticate(headers, &body);
         let key = match auth {
             Auth::Invalid(error) => {
@@ -551,7 +551,7 @@ impl Endpoint {
             Auth::Valid(key) => Some(key),
             Auth::Unsigned => None,
         };
-        if let Some(probe) = query.probe {
+        if let Some(probe) = query.probe.as_deref() {
             let res = if probe == "trust" {
                 json_response(StatusCode::OK, b"{}".to_vec())
             } else {
@@ -563,8 +563,8 @@ impl Endpoint {
         self.sign(res, key)
     }
 
-    async fn execute(&self, query: &Query<'_>, body: &[u8]) -> Response<Vec<u8>> {
-        let Some(fn_id) = query.fn_id else {
+    async fn execute(&self, query: &Query, body: &[u8]) -> Response<Vec<u8>> {
+        let Some(fn_id) = query.fn_id.as_deref() else {
             return call_error(
                 StatusCode::BAD_REQUEST,
                 "the fnId query parameter is missing",
@@ -616,7 +616,7 @@ impl Endpoint {
             .ctx
             .max_attempts
             .unwrap_or_else(|| entry.opts.max_attempts());
-        let mode = match query.step_id {
+        let mode = match query.step_id.as_deref() {
             None | Some("step") => StepMode::Discovery {
                 immediate: !request.ctx.disable_immediate_execution,
             },
@@ -733,30 +733,28 @@ fn request_url(parts: &http::request::Parts) -> Option<Url> {
     Url::parse(&format!("{scheme}://{host}{path_and_query}")).ok()
 }
 
-/// The query parameters the protocol uses.
+/// The query parameters the protocol uses, percent-decoded (the step URL form-encodes the
+/// composite id, so an id with spaces or `/` arrives encoded).
 #[derive(Default)]
-struct Query<'a> {
-    fn_id: Option<&'a str>,
-    step_id: Option<&'a str>,
-    probe: Option<&'a str>,
-    deploy_id: Option<&'a str>,
+struct Query {
+    fn_id: Option<String>,
+    step_id: Option<String>,
+    probe: Option<String>,
+    deploy_id: Option<String>,
 }
 
-impl<'a> Query<'a> {
-    /// Reads the parameters without decoding: the values the executor sends (composite
-    /// ids, hex hashes, `trust`) never need percent-decoding, and a parameter that would
-    /// is simply not found.
-    fn parse(query: Option<&'a str>) -> Self {
+impl Query {
+    fn parse(query: Option<&str>) -> Self {
         let mut q = Query::default();
-        for pair in query.unwrap_or("").split('&') {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match key {
-                "fnId" => q.fn_id = Some(value),
-                "stepId" => q.step_id = Some(value),
-                "probe" => q.probe = Some(value),
-                "deployId" => q.deploy_id = Some(value),
-                _ => {}
-            }
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let slot = match &*key {
+                "fnId" => &mut q.fn_id,
+                "stepId" => &mut q.step_id,
+                "probe" => &mut q.probe,
+                "deployId" => &mut q.deploy_id,
+                _ => continue,
+            };
+            *slot = Some(value.into_owned());
         }
         q
     }

@@ -101,12 +101,13 @@ impl Error {
 
     /// The retry behaviour.
     ///
-    /// An uncaught [`StepError`] of a failed step is never retried: the step already used
-    /// its attempts (protocol §7.5).
+    /// An uncaught [`StepError`] is never retried: a failed step already used its attempts
+    /// (protocol §7.5), and a stored value that does not decode into the code's type is the
+    /// same on every retry.
     pub fn retry(&self) -> Retry {
         match self.step_error() {
-            Some(step) if step.is_failed() => Retry::Never,
-            _ => self.retry,
+            Some(_) => Retry::Never,
+            None => self.retry,
         }
     }
 
@@ -306,10 +307,10 @@ mod tests {
     }
 
     #[test]
-    fn a_propagated_decode_error_stays_retriable() {
+    fn a_propagated_decode_error_is_not_retried() {
         let json_err = serde_json::from_str::<u8>("\"x\"").expect_err("mismatch");
         let err = Error::from(StepError::decode("s", "output", &json_err));
-        assert!(err.is_retriable());
+        assert!(!err.is_retriable());
         assert!(err.message().contains("step \"s\""));
     }
 }

@@ -324,6 +324,10 @@ async fn a_waited_event_that_does_not_decode_fails_the_run_instead_of_timing_out
         .and_then(|e| e["message"].as_str())
         .unwrap_or("");
     assert!(message.contains("wait-for-approval"), "{message}");
+    // The stored event is the same on every retry, so the run fails at once: one call that
+    // planned the wait, one that failed with 400.
+    let statuses: Vec<u16> = run.calls.iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [206, 400]);
 }
 
 #[tokio::test]
@@ -1108,12 +1112,9 @@ async fn invoke_starts_a_cron_function_directly() {
     assert_eq!(inngest.run(&id).output, Some(json!("full")));
 }
 
-/// SDK bug (endpoint.rs `Query::parse`): `step_url` (core/config.rs) form-encodes the
-/// composite id into `runtime.url` (`fnId=app-send+email`), but the endpoint reads `fnId`
-/// without percent-decoding, so a function whose id needs encoding (a space, `/`, `+`,
-/// `&`, non-ASCII) is "not served by this app" on every call. Run with `--ignored`.
+/// `step_url` form-encodes the composite id into `runtime.url` (`fnId=app-send+email`);
+/// the endpoint decodes it, so ids with spaces, `/`, `+`, `&` or non-ASCII are found.
 #[tokio::test]
-#[ignore = "SDK bug: the endpoint does not percent-decode fnId/stepId"]
 async fn a_function_whose_id_needs_url_encoding_is_found() {
     let f = Function::new(
         on("a/b", "send email"),
