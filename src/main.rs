@@ -8,6 +8,9 @@ use huckleberry::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return healthcheck();
+    }
     // A missing .env file is normal (production reads the real environment).
     let _ = dotenvy::dotenv();
     let config = match AppConfig::from_env() {
@@ -60,4 +63,27 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+/// `huckleberry healthcheck`: exits 0 when `/healthz` on this container's port answers 200.
+/// The runtime image has no curl; this keeps the container health check in the binary.
+fn healthcheck() -> ExitCode {
+    use std::io::{Read, Write};
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
+    let probe = || -> std::io::Result<bool> {
+        let timeout = std::time::Duration::from_secs(2);
+        let address = format!("127.0.0.1:{port}")
+            .parse()
+            .map_err(|_| std::io::Error::other("invalid PORT"))?;
+        let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
+    };
+    match probe() {
+        Ok(true) => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
 }
