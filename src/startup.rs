@@ -3,23 +3,30 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::config::AppConfig;
+use crate::config::{AppConfig, Environment};
 use crate::routes;
 use crate::state::AppState;
+
+/// The Inngest app id the functions are served under.
+pub const APP_ID: &str = "huckleberry";
+
+/// How long in-flight requests may take to finish after a shutdown signal. Below the 30 s
+/// most orchestrators wait between SIGTERM and SIGKILL.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// The app bound to its port, ready to run.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// Registered with Inngest at start in production; the dev server syncs by itself.
+    sync: Option<(inngest_sdk::Endpoint, String)>,
 }
-
-/// The Inngest app id the functions are served under.
-pub const APP_ID: &str = "huckleberry";
 
 impl Application {
     /// Binds the configured address (port 0 picks a free port) and wires the routes.
@@ -33,6 +40,13 @@ impl Application {
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("binding {address}"))?;
+        let sync = (config.environment == Environment::Production).then(|| {
+            let url = config
+                .app_base_url
+                .join("api/inngest")
+                .map_or_else(|_| config.app_base_url.to_string(), String::from);
+            (endpoint.clone(), url)
+        });
         let state = AppState {
             config: Arc::new(config),
             inngest,
@@ -40,6 +54,7 @@ impl Application {
         Ok(Application {
             listener,
             router: routes::router(state, endpoint),
+            sync,
         })
     }
 
@@ -48,15 +63,47 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests
-    /// finish.
+    /// Serves until `shutdown` resolves, then stops accepting and gives in-flight requests
+    /// [`SHUTDOWN_GRACE`] to finish. In production it first registers the functions with
+    /// Inngest, in the background, once the port is open.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")
+        if let Some((endpoint, url)) = self.sync {
+            tokio::spawn(sync_with_inngest(endpoint, url));
+        }
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        };
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        let deadline = async move {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = server => served.context("serving HTTP"),
+            () = deadline => {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight requests did not finish in time; stopping anyway");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Registers the functions with Inngest (out-of-band sync), logging the outcome once.
+async fn sync_with_inngest(endpoint: inngest_sdk::Endpoint, url: String) {
+    match endpoint.register(&url).await {
+        Ok(modified) => tracing::info!(%url, modified, "synced functions with Inngest"),
+        Err(error) => tracing::error!(
+            %url,
+            %error,
+            "syncing functions with Inngest failed; runs will not start until the app is synced (redeploy, or sync from the Inngest dashboard)"
+        ),
     }
 }
