@@ -1,0 +1,147 @@
+//! The real `huckleberry` binary, started as a newcomer or an orchestrator would start it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_huckleberry");
+
+/// A started binary and the address it listens on (read from its JSON log).
+struct Running {
+    child: Child,
+    address: String,
+    logs: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary with exactly `vars` (and a JSON log on a free port).
+fn start(vars: &[(&str, &str)]) -> Running {
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("PORT", "0")
+        .env("HOST", "127.0.0.1")
+        .env("LOG_FORMAT", "json")
+        // Run where no `.env` file can be picked up.
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, logs) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let address = loop {
+        let line = logs
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the binary logs its address");
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if json["message"] == "listening" {
+            break json["addr"].as_str().expect("addr").to_owned();
+        }
+    };
+    Running {
+        child,
+        address,
+        logs,
+    }
+}
+
+/// One raw HTTP/1.1 exchange, so the test controls when each byte is sent.
+fn http_get(address: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+#[test]
+fn with_only_inngest_dev_the_binary_serves_introspection() {
+    let app = start(&[("INNGEST_DEV", "1")]);
+    let response = http_get(&app.address, "/api/inngest");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("x-inngest-sdk: inngest-rs:v")
+    );
+    assert!(response.contains(r#""mode":"dev""#), "{response}");
+}
+
+#[test]
+fn without_inngest_dev_the_binary_refuses_to_start_and_lists_what_is_missing() {
+    let output = Command::new(BIN)
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for variable in ["APP_BASE_URL", "INNGEST_SIGNING_KEY", "INNGEST_EVENT_KEY"] {
+        assert!(
+            stderr.contains(variable),
+            "{variable} not listed in: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let mut app = start(&[("INNGEST_DEV", "1")]);
+    // An in-band sync whose body is still arriving when the signal comes.
+    let body = br#"{"url":"http://127.0.0.1:3000/api/inngest"}"#;
+    let mut stream = TcpStream::connect(&app.address).expect("connect");
+    write!(
+        stream,
+        "PUT /api/inngest HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Inngest-Sync-Kind: in_band\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("headers");
+    stream.write_all(&body[..10]).expect("first part");
+    stream.flush().expect("flush");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &app.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    // The app acknowledges the signal before the request completes.
+    loop {
+        let line = app
+            .logs
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the binary logs the shutdown");
+        if line.contains("shutdown requested") {
+            break;
+        }
+    }
+
+    stream.write_all(&body[10..]).expect("rest of the body");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""app_id":"huckleberry""#), "{response}");
+
+    let exit = app.child.wait().expect("exits");
+    assert!(exit.success(), "graceful exit, got {exit:?}");
+}
