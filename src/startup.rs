@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::config::AppConfig;
 use crate::routes;
 use crate::state::AppState;
+use crate::webhooks::routes::{WebhookOverrides, WebhookState};
 
 /// The app bound to its port, ready to run.
 #[derive(Debug)]
@@ -18,12 +19,26 @@ pub struct Application {
     router: axum::Router,
 }
 
+/// Test doubles for [`Application::build_with`]; production uses the default (none).
+#[derive(Debug, Clone, Default)]
+pub struct AppOverrides {
+    /// PayPal certificate source and clock for the webhook routes.
+    pub webhooks: WebhookOverrides,
+}
+
 /// The Inngest app id the functions are served under.
 pub const APP_ID: &str = "huckleberry";
 
 impl Application {
     /// Binds the configured address (port 0 picks a free port) and wires the routes.
     pub async fn build(config: AppConfig) -> anyhow::Result<Self> {
+        Application::build_with(config, AppOverrides::default()).await
+    }
+
+    /// As [`Application::build`], with test doubles in place of some production parts.
+    pub async fn build_with(config: AppConfig, overrides: AppOverrides) -> anyhow::Result<Self> {
+        let webhooks = WebhookState::build(&config.webhooks, overrides.webhooks)
+            .context("building the webhook routes")?;
         let inngest = inngest_sdk::Client::new(config.inngest.clone());
         let endpoint = inngest_sdk::Endpoint::builder(APP_ID, inngest.clone())
             .framework("axum")
@@ -36,6 +51,7 @@ impl Application {
         let state = AppState {
             config: Arc::new(config),
             inngest,
+            webhooks: Arc::new(webhooks),
         };
         Ok(Application {
             listener,
