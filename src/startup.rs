@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::config::{AppConfig, Environment};
 use crate::routes;
 use crate::state::AppState;
+use crate::webhooks::routes::{WebhookOverrides, WebhookState};
 
 /// The Inngest app id the functions are served under.
 pub const APP_ID: &str = "huckleberry";
@@ -28,9 +29,23 @@ pub struct Application {
     sync: Option<(inngest_sdk::Endpoint, String)>,
 }
 
+/// Test doubles for [`Application::build_with`]; production uses the default (none).
+#[derive(Debug, Clone, Default)]
+pub struct AppOverrides {
+    /// PayPal certificate source and clock for the webhook routes.
+    pub webhooks: WebhookOverrides,
+}
+
 impl Application {
     /// Binds the configured address (port 0 picks a free port) and wires the routes.
     pub async fn build(config: AppConfig) -> anyhow::Result<Self> {
+        Application::build_with(config, AppOverrides::default()).await
+    }
+
+    /// As [`Application::build`], with test doubles in place of some production parts.
+    pub async fn build_with(config: AppConfig, overrides: AppOverrides) -> anyhow::Result<Self> {
+        let webhooks = WebhookState::build(&config.webhooks, overrides.webhooks)
+            .context("building the webhook routes")?;
         let inngest = inngest_sdk::Client::new(config.inngest.clone());
         let endpoint = inngest_sdk::Endpoint::builder(APP_ID, inngest.clone())
             .framework("axum")
@@ -50,6 +65,7 @@ impl Application {
         let state = AppState {
             config: Arc::new(config),
             inngest,
+            webhooks: Arc::new(webhooks),
         };
         Ok(Application {
             listener,

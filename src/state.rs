@@ -11,4 +11,6 @@ pub struct AppState {
     pub config: Arc<AppConfig>,
     /// Sends events to Inngest.
     pub inngest: inngest_sdk::Client,
+    /// The webhook routes' verifiers, clients and clock, built at start-up.
+    pub webhooks: Arc<crate::webhooks::routes::WebhookState>,
 }

@@ -22,7 +22,11 @@ use std::time::Duration;
 use http::HeaderMap;
 use huckleberry_functions::events::MentorshipKind;
 
+pub mod config;
 pub mod paypal;
+pub mod paypal_api;
+pub mod routes;
+pub mod simulate;
 pub mod stripe;
 pub mod svix;
 

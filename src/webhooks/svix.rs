@@ -155,14 +155,20 @@ impl SvixEvent {
     /// the type has characters that do not belong in an event name.
     #[must_use]
     pub fn inngest_name(&self, prefix: &str) -> Option<String> {
-        let ok = !self.event_type.is_empty()
-            && self.event_type.len() <= 64
-            && self
-                .event_type
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        ok.then(|| format!("{prefix}/{}", self.event_type))
+        event_name(prefix, &self.event_type)
     }
+}
+
+/// The Inngest event name `<prefix>/<event_type>`, or `None` when the type is empty, longer
+/// than 64 bytes, or has characters that do not belong in an event name.
+#[must_use]
+pub fn event_name(prefix: &str, event_type: &str) -> Option<String> {
+    let ok = !event_type.is_empty()
+        && event_type.len() <= 64
+        && event_type
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    ok.then(|| format!("{prefix}/{event_type}"))
 }
 
 /// A decoded Svix HMAC key.

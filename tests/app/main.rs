@@ -3,3 +3,4 @@
 mod binary;
 mod health;
 mod support;
+mod webhooks;

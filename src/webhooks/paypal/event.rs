@@ -109,7 +109,8 @@ pub struct CapturePayerName {
 
 impl CapturePayerName {
     /// "Given Surname", or whichever part exists.
-    fn full(&self) -> Option<String> {
+    #[must_use]
+    pub fn full(&self) -> Option<String> {
         let parts: Vec<&str> = [self.given_name.as_deref(), self.surname.as_deref()]
             .into_iter()
             .flatten()

@@ -1,0 +1,105 @@
+//! `POST /api/clerk/webhook` and `POST /api/resend/webhook`: one Svix verifier, forwarded as
+//! `clerk/<type>` / `resend/<type>` with the provider's `data` untouched (DESIGN §3, §5;
+//! integrations.md §4.4–4.5, §5.2–5.3, §6).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use huckleberry_functions::events::EventId;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{WebhookReply, deliver, ignored, malformed, mounted, rejected};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::webhooks::config::{Mount, SvixConfig};
+use crate::webhooks::svix::event_name;
+
+/// Receives a Clerk (Svix) event and forwards it as `clerk/<type>`, id `clerk-<svix-id>`.
+pub async fn receive_clerk_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<WebhookReply, AppError> {
+    let route = SvixRoute {
+        provider: "clerk",
+        event_id: EventId::clerk,
+    };
+    route
+        .receive(&state, &state.webhooks.clerk, &headers, &body)
+        .await
+}
+
+/// Receives a Resend (Svix) event and forwards it as `resend/<type>`, id `resend-<svix-id>`.
+pub async fn receive_resend_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<WebhookReply, AppError> {
+    let route = SvixRoute {
+        provider: "resend",
+        event_id: EventId::resend,
+    };
+    route
+        .receive(&state, &state.webhooks.resend, &headers, &body)
+        .await
+}
+
+/// The Svix envelope with `data` kept as the raw bytes received: forwarded without being
+/// re-serialized, so Inngest sees exactly what the provider sent.
+#[derive(Deserialize)]
+struct RawSvixEvent<'a> {
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// What differs between the two Svix providers.
+struct SvixRoute {
+    /// The event name prefix and log field.
+    provider: &'static str,
+    /// `EventId::clerk` or `EventId::resend`.
+    event_id: fn(&str) -> EventId,
+}
+
+impl SvixRoute {
+    async fn receive(
+        &self,
+        state: &AppState,
+        mount: &Mount<SvixConfig>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<WebhookReply, AppError> {
+        let hooks = &state.webhooks;
+        let svix = match mounted(mount) {
+            Ok(svix) => svix,
+            Err(not_mounted) => return Ok(not_mounted),
+        };
+        let now = hooks.clock.now().timestamp();
+        let delivery = svix
+            .verifier
+            .verify(headers, body, now)
+            .map_err(|e| rejected(self.provider, e))?;
+        let event: RawSvixEvent<'_> =
+            serde_json::from_slice(body).map_err(|e| malformed(self.provider, &e))?;
+        let Some(name) = event_name(self.provider, &event.event_type) else {
+            // Authentic but unnameable: 200, because a 4xx would make Svix retry for days and
+            // then disable the endpoint, losing every later event.
+            return Ok(ignored(
+                self.provider,
+                &delivery.id,
+                &event.event_type,
+                &"event type is not a valid event name",
+            ));
+        };
+        deliver(
+            &state.inngest,
+            hooks.delivery_timeout,
+            &name,
+            (self.event_id)(&delivery.id),
+            event.data,
+        )
+        .await
+    }
+}
