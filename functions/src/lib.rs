@@ -66,6 +66,8 @@
 //! [`PortError::into_step_error`](ports::PortError::into_step_error), so a permanent failure
 //! (a missing Discord permission) fails at once instead of being retried.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::sync::Arc;
 
