@@ -202,6 +202,10 @@ pub struct DiscordFollowUp {
     pub clerk_user_id: String,
     /// The purchase whose onboarding is waiting.
     pub purchase_id: String,
+    /// Which automatic reminder this is (1, 2, …), set when onboarding-flow invokes the
+    /// follow-up; absent for a manual resend by staff, which the email words differently.
+    #[serde(default)]
+    pub reminder: Option<u32>,
 }
 
 impl DiscordFollowUp {
@@ -225,6 +229,97 @@ pub struct OnboardingCompleted {
 impl OnboardingCompleted {
     /// The event name.
     pub const NAME: &str = names::ONBOARDING_COMPLETED;
+}
+
+/// `clerk/user.created`: the Clerk user object, as Clerk's webhook `data` carries it
+/// (integrations.md §4.3). Only the fields onboarding reads; every one is lenient, so a field
+/// Clerk stops sending cannot make the event undecodable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClerkUser {
+    /// Clerk user id (`user_…`).
+    pub id: String,
+    /// The id of the primary entry of `email_addresses`.
+    #[serde(default)]
+    pub primary_email_address_id: Option<String>,
+    /// Every address of the user; the primary one is named by `primary_email_address_id`
+    /// (do not assume index 0).
+    #[serde(default)]
+    pub email_addresses: Vec<ClerkEmailAddress>,
+    /// First name, for greetings.
+    #[serde(default)]
+    pub first_name: Option<String>,
+    /// Public metadata; an invitation's metadata lands here at sign-up.
+    #[serde(default)]
+    pub public_metadata: serde_json::Value,
+}
+
+/// One entry of a Clerk user's `email_addresses`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClerkEmailAddress {
+    /// The entry's id (`idn_…`).
+    #[serde(default)]
+    pub id: String,
+    /// The address.
+    pub email_address: String,
+}
+
+impl ClerkUser {
+    /// The primary address: the entry named by `primary_email_address_id`, else the first.
+    #[must_use]
+    pub fn primary_email(&self) -> Option<&str> {
+        let primary = self.primary_email_address_id.as_deref();
+        self.email_addresses
+            .iter()
+            .find(|e| primary == Some(e.id.as_str()))
+            .or_else(|| self.email_addresses.first())
+            .map(|e| e.email_address.as_str())
+    }
+}
+
+/// `resend/email.bounced`: Resend's webhook `data` for a bounce (integrations.md §5.2), only
+/// the fields the email-bounced function reads, all lenient.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResendEmailBounced {
+    /// Resend's id of the bounced email (what `Mailer::send` returned).
+    #[serde(default)]
+    pub email_id: Option<String>,
+    /// Recipients; the bounced address is the first.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Subject of the bounced email, for staff.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Why it bounced.
+    #[serde(default)]
+    pub bounce: Option<Bounce>,
+    /// The tags the email was sent with (an object in webhooks), e.g. `category`.
+    #[serde(default)]
+    pub tags: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The `bounce` object of a Resend bounce.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bounce {
+    /// The receiving server's message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// `Permanent`, `Transient`, …
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// `General`, `NoEmail`, `Suppressed`, …
+    #[serde(default, rename = "subType")]
+    pub sub_kind: Option<String>,
+}
+
+impl ResendEmailBounced {
+    /// The event name.
+    pub const NAME: &str = names::RESEND_EMAIL_BOUNCED;
+
+    /// The value of tag `name`, when the email carried it as a string.
+    #[must_use]
+    pub fn tag(&self, name: &str) -> Option<&str> {
+        self.tags.as_ref()?.get(name)?.as_str()
+    }
 }
 
 /// An Inngest event id (DESIGN §3): Inngest drops a second event with the same id for 24 h, so
@@ -378,6 +473,7 @@ mod tests {
         let follow_up = DiscordFollowUp {
             clerk_user_id: "user_2abc".into(),
             purchase_id: "cs_test_a1".into(),
+            reminder: None,
         };
         let completed = OnboardingCompleted {
             clerk_user_id: "user_2abc".into(),
@@ -385,7 +481,8 @@ mod tests {
             mentorship: MentorshipKind::Group,
             discord_user_id: "80351110224678912".into(),
         };
-        let follow_up_json = r#"{"clerk_user_id":"user_2abc","purchase_id":"cs_test_a1"}"#;
+        let follow_up_json =
+            r#"{"clerk_user_id":"user_2abc","purchase_id":"cs_test_a1","reminder":null}"#;
         let completed_json = r#"{"clerk_user_id":"user_2abc","purchase_id":"cs_test_a1","mentorship":"group","discord_user_id":"80351110224678912"}"#;
 
         assert_eq!(serde_json::to_string(&follow_up).unwrap(), follow_up_json);
@@ -398,6 +495,52 @@ mod tests {
             serde_json::from_str::<OnboardingCompleted>(completed_json).unwrap(),
             completed
         );
+    }
+
+    #[test]
+    fn a_manual_follow_up_without_a_reminder_number_decodes() {
+        let staff_sent = r#"{"clerk_user_id":"user_2abc","purchase_id":"cs_test_a1"}"#;
+
+        let parsed: DiscordFollowUp = serde_json::from_str(staff_sent).unwrap();
+
+        assert_eq!(parsed.reminder, None);
+    }
+
+    #[test]
+    fn clerk_user_primary_email_follows_the_primary_id_not_the_order() {
+        let user: ClerkUser = serde_json::from_value(json!({
+            "id": "user_1",
+            "primary_email_address_id": "idn_2",
+            "email_addresses": [
+                {"id": "idn_1", "email_address": "old@example.com"},
+                {"id": "idn_2", "email_address": "new@example.com"}
+            ],
+            "unknown_field": true
+        }))
+        .unwrap();
+
+        assert_eq!(user.primary_email(), Some("new@example.com"));
+        assert_eq!(user.first_name, None);
+    }
+
+    #[test]
+    fn resend_bounce_decodes_the_webhook_data() {
+        let data: ResendEmailBounced = serde_json::from_value(json!({
+            "email_id": "4ef9a417",
+            "created_at": "2026-01-02T03:04:05Z",
+            "from": "Academy <hello@academy.test>",
+            "to": ["ada@example.com"],
+            "subject": "Connect Discord",
+            "tags": {"category": "connect_link"},
+            "bounce": {"message": "mailbox does not exist", "type": "Permanent", "subType": "General"}
+        }))
+        .unwrap();
+
+        assert_eq!(data.to, ["ada@example.com"]);
+        assert_eq!(data.tag("category"), Some("connect_link"));
+        let bounce = data.bounce.unwrap();
+        assert_eq!(bounce.kind.as_deref(), Some("Permanent"));
+        assert_eq!(bounce.sub_kind.as_deref(), Some("General"));
     }
 
     #[test]
