@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
+    let shutdown = shutdown_signal();
     let environment = config.environment;
     let app = match Application::build(config).await {
         Ok(app) => app,
@@ -34,7 +35,7 @@ async fn main() -> ExitCode {
         Ok(addr) => tracing::info!(%addr, ?environment, "listening"),
         Err(error) => tracing::warn!(%error, "listening on an unknown address"),
     }
-    if let Err(error) = app.run_until(shutdown_signal()).await {
+    if let Err(error) = app.run_until(shutdown).await {
         tracing::error!(error = format!("{error:#}"), "server stopped with an error");
         return ExitCode::FAILURE;
     }
@@ -42,27 +43,31 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Resolves on SIGTERM (container stop) or ctrl-c.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM (container stop) or ctrl-c. The handlers are installed when this is
+/// called, not when the future is first polled: a signal that arrives between start-up and
+/// the first poll must still shut down gracefully rather than kill the process.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        let terminate = async move {
+            match terminate {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            () = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        tracing::info!("shutdown requested; finishing in-flight requests");
     }
-    tracing::info!("shutdown requested; finishing in-flight requests");
 }
 
 /// `huckleberry healthcheck`: exits 0 when `/healthz` on this container's port answers 200.

@@ -108,17 +108,29 @@ fn without_inngest_dev_the_binary_refuses_to_start_and_lists_what_is_missing() {
 #[test]
 fn sigterm_lets_an_in_flight_request_finish() {
     let mut app = start(&[("INNGEST_DEV", "1")]);
-    // An in-band sync whose body is still arriving when the signal comes.
+    // An in-band sync whose body is still arriving when the signal comes. `Expect:
+    // 100-continue` makes the server say when the handler has started reading the body,
+    // so the signal provably lands while the request is in flight.
     let body = br#"{"url":"http://127.0.0.1:3000/api/inngest"}"#;
     let mut stream = TcpStream::connect(&app.address).expect("connect");
     write!(
         stream,
-        "PUT /api/inngest HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Inngest-Sync-Kind: in_band\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "PUT /api/inngest HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Inngest-Sync-Kind: in_band\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .expect("headers");
-    stream.write_all(&body[..10]).expect("first part");
     stream.flush().expect("flush");
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).expect("interim response");
+        interim.push(byte[0]);
+    }
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &app.child.id().to_string()])
@@ -136,7 +148,7 @@ fn sigterm_lets_an_in_flight_request_finish() {
         }
     }
 
-    stream.write_all(&body[10..]).expect("rest of the body");
+    stream.write_all(body).expect("the body");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
