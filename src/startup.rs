@@ -33,9 +33,13 @@ impl Application {
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("binding {address}"))?;
+        let http = crate::integrations::http::vendor_http_client();
+        let integrations = crate::integrations::Integrations::build(&config, &http);
         let state = AppState {
             config: Arc::new(config),
             inngest,
+            auth: integrations.auth.clone(),
+            integrations,
         };
         Ok(Application {
             listener,

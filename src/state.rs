@@ -11,4 +11,8 @@ pub struct AppState {
     pub config: Arc<AppConfig>,
     /// Sends events to Inngest.
     pub inngest: inngest_sdk::Client,
+    /// The Discord connection routes' state (signer, sessions, Discord, pages).
+    pub auth: Arc<crate::discord::DiscordAuth>,
+    /// The vendor ports (Clerk, Resend, Discord, links), live or dry run, for the functions.
+    pub integrations: crate::integrations::Integrations,
 }
