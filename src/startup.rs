@@ -23,7 +23,7 @@ pub const APP_ID: &str = "huckleberry";
 
 impl Application {
     /// Binds the configured address (port 0 picks a free port) and wires the routes.
-    pub async fn build(config: AppConfig) -> anyhow::Result<Self> {
+    pub async fn build(mut config: AppConfig) -> anyhow::Result<Self> {
         let inngest = inngest_sdk::Client::new(config.inngest.clone());
         let endpoint = inngest_sdk::Endpoint::builder(APP_ID, inngest.clone())
             .framework("axum")
@@ -33,6 +33,14 @@ impl Application {
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("binding {address}"))?;
+        // A base URL on port 0 (development's default with `PORT=0`, as in tests) cannot be
+        // reached; links and the OAuth redirect must name the port actually bound.
+        if config.app_base_url.port() == Some(0)
+            && let Ok(bound) = listener.local_addr()
+            && let Ok(url) = url::Url::parse(&format!("http://{bound}"))
+        {
+            config.app_base_url = url;
+        }
         let http = crate::integrations::http::vendor_http_client();
         let integrations = crate::integrations::Integrations::build(&config, &http);
         let state = AppState {

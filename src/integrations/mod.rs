@@ -93,8 +93,12 @@ impl Integrations {
             }
         };
 
-        let discord_client = settings
-            .discord
+        // The redirect URI follows the base URL start-up settled on (it may have bound port 0).
+        let discord_settings = settings.discord.clone().map(|mut d| {
+            d.redirect_url = flow::callback_url(&config.app_base_url);
+            d
+        });
+        let discord_client = discord_settings
             .as_ref()
             .map(|d| discord::DiscordClient::new(http.clone(), d));
         let guild: Arc<dyn DiscordGuild> = match &discord_client {
@@ -135,7 +139,7 @@ impl Integrations {
             used: replay::UsedTokens::new(),
             sessions: session::SessionVerifier::new(clerk_client, settings.clerk_session.clone()),
             discord: discord_client,
-            discord_config: settings.discord.clone(),
+            discord_config: discord_settings,
             metadata,
             links: PageLinks {
                 dashboard: settings.pages.dashboard_url.clone(),

@@ -1,4 +1,8 @@
 //! The app's integration tests: one test binary, the real app on port 0.
 
+mod browser;
+mod clients;
+mod discord_flow;
 mod health;
+mod stand_in;
 mod support;
