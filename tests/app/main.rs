@@ -3,6 +3,7 @@
 mod browser;
 mod clients;
 mod discord_flow;
+mod dry_run;
 mod health;
 mod stand_in;
 mod support;
