@@ -146,7 +146,7 @@ async fn start_from_session(auth: &DiscordAuth, headers: &HeaderMap) -> Result<S
             SessionError::Unavailable(_) => Page::Error {
                 problem: Problem::ServiceUnavailable,
             },
-            SessionError::Missing | SessionError::Invalid(_) => Page::Error {
+            SessionError::Invalid(_) => Page::Error {
                 problem: Problem::NotSignedIn,
             },
         }

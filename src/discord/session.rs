@@ -20,9 +20,6 @@ use crate::integrations::config::ClerkSessionConfig;
 /// Why a session was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    /// No session token in the request.
-    #[error("no Clerk session token")]
-    Missing,
     /// The token failed a check (signature, time, issuer, party).
     #[error("the Clerk session token is not valid: {0}")]
     Invalid(String),
