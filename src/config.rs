@@ -45,6 +45,42 @@ pub struct AppConfig {
     pub inngest: inngest_sdk::Config,
     /// The payment and vendor webhook routes' secrets, catalog and PayPal API settings.
     pub webhooks: crate::webhooks::config::WebhooksConfig,
+    /// Clerk, Resend, Discord and the link-token key (issue 3).
+    pub integrations: crate::integrations::config::IntegrationsConfig,
+    /// Reminder count and interval of onboarding-flow; `None` keeps DESIGN §4's defaults.
+    pub onboarding: OnboardingTiming,
+}
+
+/// `ONBOARDING_REMINDERS` and `ONBOARDING_REMINDER_INTERVAL` (a time string like `48h`).
+#[derive(Debug, Clone, Default)]
+pub struct OnboardingTiming {
+    /// How many reminders before staff are alerted (default 3).
+    pub reminders: Option<u32>,
+    /// How long each wait for the Discord connection lasts (default 48 h).
+    pub reminder_interval: Option<std::time::Duration>,
+}
+
+impl OnboardingTiming {
+    fn from_env(env: &mut Env<'_>) -> Self {
+        let reminders = env.optional("ONBOARDING_REMINDERS");
+        let reminders = env.parsed("ONBOARDING_REMINDERS", reminders, |v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 20)
+                .ok_or_else(|| "must be a whole number from 0 to 20".to_owned())
+        });
+        let interval = env.optional("ONBOARDING_REMINDER_INTERVAL");
+        let reminder_interval = env.parsed("ONBOARDING_REMINDER_INTERVAL", interval, |v| {
+            inngest_sdk::core::time::parse_duration(v)
+                .ok()
+                .filter(|d| d.as_secs() >= 60)
+                .ok_or_else(|| "must be a duration of at least 1m, like 48h".to_owned())
+        });
+        OnboardingTiming {
+            reminders,
+            reminder_interval,
+        }
+    }
 }
 
 /// Why the configuration is unusable: every missing variable and every invalid one.
@@ -158,6 +194,14 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// Records a missing variable (for settings that are required only together with
+    /// others, in either environment).
+    pub fn missing(&mut self, name: &'static str) {
+        if !self.errors.missing.contains(&name) {
+            self.errors.missing.push(name);
+        }
+    }
+
     /// Records an invalid variable.
     pub fn invalid(&mut self, name: &'static str, reason: impl Into<String>) {
         self.errors.invalid.push((name, reason.into()));
@@ -219,6 +263,11 @@ impl AppConfig {
             env.required("INNGEST_EVENT_KEY");
         }
         let webhooks = crate::webhooks::config::WebhooksConfig::from_env(&mut env);
+        let integrations = crate::integrations::config::IntegrationsConfig::from_env(
+            &mut env,
+            app_base_url.as_ref(),
+        );
+        let onboarding = OnboardingTiming::from_env(&mut env);
         env.finish()?;
         Ok(AppConfig {
             environment,
@@ -228,6 +277,9 @@ impl AppConfig {
             log_format,
             inngest: inngest.expect("finish() returned Ok, so the Inngest config parsed"),
             webhooks,
+            integrations: integrations
+                .expect("finish() returned Ok, so every vendor setting parsed"),
+            onboarding,
         })
     }
 }
@@ -265,11 +317,10 @@ mod tests {
     #[test]
     fn production_lists_every_missing_setting() {
         let error = AppConfig::from_lookup(&lookup(&[])).expect_err("incomplete");
-        assert!(error.missing.starts_with(&[
-            "APP_BASE_URL",
-            "INNGEST_SIGNING_KEY",
-            "INNGEST_EVENT_KEY"
-        ]));
+        assert_eq!(
+            error.missing[..3],
+            ["APP_BASE_URL", "INNGEST_SIGNING_KEY", "INNGEST_EVENT_KEY"]
+        );
         let text = error.to_string();
         assert!(text.contains("APP_BASE_URL, INNGEST_SIGNING_KEY, INNGEST_EVENT_KEY"));
     }

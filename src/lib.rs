@@ -1,10 +1,15 @@
 //! Huckleberry mentorship onboarding service: the app around the Inngest functions.
 //!
 //! Configuration ([`config`]), start-up ([`startup`]), the route table ([`routes`]), errors
-//! as responses ([`error`]), and webhook verification ([`webhooks`]).
+//! as responses ([`error`]), and webhook verification ([`webhooks`]); vendor clients and
+//! their dry runs ([`integrations`]), the Discord connection flow ([`discord`]) and its
+//! result pages ([`pages`]).
 
 pub mod config;
+pub mod discord;
 pub mod error;
+pub mod integrations;
+pub mod pages;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -10,6 +10,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::discord;
 use crate::state::AppState;
 use crate::webhooks::{self, routes as hooks};
 
@@ -27,6 +28,11 @@ pub fn router(state: AppState, inngest: inngest_sdk::Endpoint) -> Router {
         .route("/api/paypal/webhook", post(hooks::receive_paypal_event).layer(webhook_body_limit()))
         .route("/api/clerk/webhook", post(hooks::receive_clerk_event).layer(webhook_body_limit()))
         .route("/api/resend/webhook", post(hooks::receive_resend_event).layer(webhook_body_limit()))
+        .route("/api/auth/discord", get(discord::flow::start_discord_login))
+        .route(
+            "/api/auth/discord/callback",
+            get(discord::flow::complete_discord_login),
+        )
         .with_state(state)
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request

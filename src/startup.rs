@@ -12,6 +12,8 @@ use crate::config::{AppConfig, Environment};
 use crate::routes;
 use crate::state::AppState;
 use crate::webhooks::routes::{WebhookOverrides, WebhookState};
+use huckleberry_functions::Deps;
+use huckleberry_functions::config::{DiscordRoles, OnboardingConfig};
 
 /// The Inngest app id the functions are served under.
 pub const APP_ID: &str = "huckleberry";
@@ -43,18 +45,39 @@ impl Application {
     }
 
     /// As [`Application::build`], with test doubles in place of some production parts.
-    pub async fn build_with(config: AppConfig, overrides: AppOverrides) -> anyhow::Result<Self> {
+    pub async fn build_with(
+        mut config: AppConfig,
+        overrides: AppOverrides,
+    ) -> anyhow::Result<Self> {
         let webhooks = WebhookState::build(&config.webhooks, overrides.webhooks)
             .context("building the webhook routes")?;
-        let inngest = inngest_sdk::Client::new(config.inngest.clone());
-        let endpoint = inngest_sdk::Endpoint::builder(APP_ID, inngest.clone())
-            .framework("axum")
-            .build()
-            .context("building the Inngest endpoint")?;
         let address = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("binding {address}"))?;
+        // A base URL on port 0 (development's default with `PORT=0`, as in tests) cannot be
+        // reached; links and the OAuth redirect must name the port actually bound.
+        if config.app_base_url.port() == Some(0)
+            && let Ok(bound) = listener.local_addr()
+            && let Ok(url) = url::Url::parse(&format!("http://{bound}"))
+        {
+            config.app_base_url = url;
+        }
+        let http = crate::integrations::http::vendor_http_client();
+        let integrations = crate::integrations::Integrations::build(&config, &http);
+        let inngest = inngest_sdk::Client::new(config.inngest.clone());
+        let deps = Deps::new(
+            integrations.users.clone(),
+            integrations.mailer.clone(),
+            integrations.guild.clone(),
+            integrations.links.clone(),
+        );
+        let mut endpoint =
+            inngest_sdk::Endpoint::builder(APP_ID, inngest.clone()).framework("axum");
+        for function in huckleberry_functions::functions(deps, onboarding_config(&config)) {
+            endpoint = endpoint.function(function);
+        }
+        let endpoint = endpoint.build().context("building the Inngest endpoint")?;
         let sync = (config.environment == Environment::Production).then(|| {
             let url = config
                 .app_base_url
@@ -66,6 +89,8 @@ impl Application {
             config: Arc::new(config),
             inngest,
             webhooks: Arc::new(webhooks),
+            auth: integrations.auth.clone(),
+            integrations,
         };
         Ok(Application {
             listener,
@@ -122,4 +147,33 @@ async fn sync_with_inngest(endpoint: inngest_sdk::Endpoint, url: String) {
             "syncing functions with Inngest failed; runs will not start until the app is synced (redeploy, or sync from the Inngest dashboard)"
         ),
     }
+}
+
+/// The functions' configuration: addresses and roles from the vendor settings, timing from
+/// `ONBOARDING_*` (DESIGN §4 defaults when unset).
+fn onboarding_config(config: &AppConfig) -> OnboardingConfig {
+    let settings = &config.integrations;
+    // In a development dry run there is no guild: the dry-run guild logs these names.
+    let roles = settings.discord.as_ref().map_or_else(
+        || DiscordRoles {
+            one_on_one: "dry-run-role-one-on-one".to_owned(),
+            group: "dry-run-role-group".to_owned(),
+        },
+        |discord| DiscordRoles {
+            one_on_one: discord.role_one_on_one.clone(),
+            group: discord.role_group.clone(),
+        },
+    );
+    let mut onboarding = OnboardingConfig::new(
+        settings.email.staff_alert.clone(),
+        roles,
+        settings.pages.dashboard_url.clone(),
+    );
+    if let Some(reminders) = config.onboarding.reminders {
+        onboarding.reminders = reminders;
+    }
+    if let Some(interval) = config.onboarding.reminder_interval {
+        onboarding.reminder_interval = interval;
+    }
+    onboarding
 }

@@ -13,4 +13,8 @@ pub struct AppState {
     pub inngest: inngest_sdk::Client,
     /// The webhook routes' verifiers, clients and clock, built at start-up.
     pub webhooks: Arc<crate::webhooks::routes::WebhookState>,
+    /// The Discord connection routes' state (signer, sessions, Discord, pages).
+    pub auth: Arc<crate::discord::DiscordAuth>,
+    /// The vendor ports (Clerk, Resend, Discord, links), live or dry run, for the functions.
+    pub integrations: crate::integrations::Integrations,
 }

@@ -1,6 +1,11 @@
 //! The app's integration tests: one test binary, the real app on port 0.
 
 mod binary;
+mod browser;
+mod clients;
+mod discord_flow;
+mod dry_run;
 mod health;
+mod stand_in;
 mod support;
 mod webhooks;
