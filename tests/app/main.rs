@@ -6,6 +6,7 @@ mod clients;
 mod discord_flow;
 mod dry_run;
 mod health;
+mod journey;
 mod stand_in;
 mod support;
 mod webhooks;
