@@ -11,6 +11,7 @@ pub mod error;
 pub mod integrations;
 pub mod pages;
 pub mod routes;
+pub mod simulate_cli;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

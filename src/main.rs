@@ -8,11 +8,26 @@ use huckleberry::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return healthcheck();
-    }
     // A missing .env file is normal (production reads the real environment).
     let _ = dotenvy::dotenv();
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("healthcheck") => return healthcheck(),
+        Some("simulate") => {
+            return match huckleberry::simulate_cli::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("huckleberry simulate: {error:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(other) => {
+            eprintln!("huckleberry: unknown command {other:?} (commands: healthcheck, simulate)");
+            return ExitCode::FAILURE;
+        }
+        None => {}
+    }
     let config = match AppConfig::from_env() {
         Ok(config) => config,
         Err(error) => {

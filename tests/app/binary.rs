@@ -11,6 +11,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_huckleberry");
 struct Running {
     child: Child,
     address: String,
+    /// Log lines up to and including "listening".
+    startup: Vec<String>,
     logs: std::sync::mpsc::Receiver<String>,
 }
 
@@ -46,11 +48,13 @@ fn start(vars: &[(&str, &str)]) -> Running {
             }
         }
     });
+    let mut startup = Vec::new();
     let address = loop {
         let line = logs
             .recv_timeout(Duration::from_secs(30))
             .expect("the binary logs its address");
         let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        startup.push(line);
         if json["message"] == "listening" {
             break json["addr"].as_str().expect("addr").to_owned();
         }
@@ -58,6 +62,7 @@ fn start(vars: &[(&str, &str)]) -> Running {
     Running {
         child,
         address,
+        startup,
         logs,
     }
 }
@@ -76,8 +81,17 @@ fn http_get(address: &str, path: &str) -> String {
 }
 
 #[test]
-fn with_only_inngest_dev_the_binary_serves_introspection() {
+fn with_only_inngest_dev_the_binary_serves_introspection_and_runs_vendors_dry() {
     let app = start(&[("INNGEST_DEV", "1")]);
+    for vendor in ["clerk", "resend", "discord"] {
+        assert!(
+            app.startup
+                .iter()
+                .any(|line| line.contains("running it dry") && line.contains(vendor)),
+            "{vendor} dry run not announced: {:#?}",
+            app.startup
+        );
+    }
     let response = http_get(&app.address, "/api/inngest");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(
@@ -156,4 +170,43 @@ fn sigterm_lets_an_in_flight_request_finish() {
 
     let exit = app.child.wait().expect("exits");
     assert!(exit.success(), "graceful exit, got {exit:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_stripe_sends_a_purchase_the_running_binary_accepts() {
+    let inngest = inngest_sdk::testing::FakeExecutor::start().await;
+    let base = inngest.url().to_string();
+    let secret = "whsec_local_development_only";
+    let vars = [
+        ("INNGEST_DEV", "1"),
+        ("INNGEST_BASE_URL", base.as_str()),
+        ("STRIPE_WEBHOOK_SECRETS", secret),
+        ("MENTORSHIP_CATALOG", "price_1QxOneOnOne2026=one_on_one"),
+    ];
+    // `start` blocks until the binary logs its address; the fake executor keeps serving on
+    // this runtime meanwhile.
+    let app = tokio::task::block_in_place(|| start(&vars));
+    let output = tokio::process::Command::new(BIN)
+        .args([
+            "simulate",
+            "stripe",
+            "--url",
+            &format!("http://{}", app.address),
+        ])
+        .env_clear()
+        .env("STRIPE_WEBHOOK_SECRETS", secret)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .expect("simulate runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("-> 200 OK"), "{stdout}");
+    let purchases = inngest.events_named("purchase/mentorship");
+    assert_eq!(purchases.len(), 1);
+    assert_eq!(purchases[0].data()["mentorship"], "one_on_one");
 }

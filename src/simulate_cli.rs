@@ -1,5 +1,7 @@
-//! `simulate stripe|clerk|resend [--url http://localhost:3000]`: POSTs a correctly signed
-//! sample webhook (the fixture in `tests/fixtures/`) to a running app and prints the answer.
+//! `huckleberry simulate stripe|clerk|resend [--url http://localhost:3000]`: POSTs a
+//! correctly signed sample webhook (the fixture in `tests/fixtures/`) to a running app and
+//! prints the answer. It is a subcommand of the app binary so it also runs inside the
+//! container: `docker compose exec app huckleberry simulate stripe`.
 //!
 //! Secrets come from the environment or `.env`, as for the app: `STRIPE_WEBHOOK_SECRETS`
 //! (the first one signs), `CLERK_WEBHOOK_SECRET`, `RESEND_WEBHOOK_SECRET`. Each run gets a
@@ -10,36 +12,24 @@
 //! PayPal is not supported; see `huckleberry::webhooks::simulate`.
 
 use std::io::Write as _;
-use std::process::ExitCode;
 
+use crate::webhooks::WebhookSecret;
+use crate::webhooks::simulate::{SignedRequest, stripe_request, svix_request};
 use anyhow::{Context as _, bail};
-use huckleberry::webhooks::WebhookSecret;
-use huckleberry::webhooks::simulate::{SignedRequest, stripe_request, svix_request};
 
 const STRIPE_FIXTURE: &[u8] =
-    include_bytes!("../../tests/fixtures/stripe-checkout.session.completed.json");
-const CLERK_FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/clerk-user.created.json");
-const RESEND_FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/resend-email.bounced.json");
+    include_bytes!("../tests/fixtures/stripe-checkout.session.completed.json");
+const CLERK_FIXTURE: &[u8] = include_bytes!("../tests/fixtures/clerk-user.created.json");
+const RESEND_FIXTURE: &[u8] = include_bytes!("../tests/fixtures/resend-email.bounced.json");
 const STRIPE_FIXTURE_EVENT_ID: &str = "evt_1QxTestCheckoutCompleted0001";
-const USAGE: &str = "usage: simulate stripe|clerk|resend [--url http://localhost:3000]";
+const USAGE: &str =
+    "usage: huckleberry simulate stripe|clerk|resend [--url http://localhost:$PORT]";
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            let _ = writeln!(std::io::stderr(), "simulate: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run() -> anyhow::Result<()> {
-    // A missing .env file is normal.
-    let _ = dotenvy::dotenv();
-    let mut args = std::env::args().skip(1);
+/// Runs the subcommand with the arguments after `simulate`.
+pub async fn run(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let provider = args.next().context(USAGE)?;
-    let mut base = "http://localhost:3000".to_owned();
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
+    let mut base = format!("http://localhost:{port}");
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--url" => base = args.next().context(USAGE)?,
