@@ -293,17 +293,22 @@ pub fn parse_http_url(value: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// A variable lookup over a fixed list, for configuration tests.
+#[cfg(test)]
+pub(crate) fn test_lookup(
+    vars: &'static [(&'static str, &'static str)],
+) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_lookup as lookup;
     use super::*;
-
-    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
 
     #[test]
     fn development_needs_nothing_but_inngest_dev() {

@@ -341,14 +341,7 @@ fn parse_email(value: &str) -> Result<EmailAddress, String> {
 mod tests {
     use super::*;
     use crate::config::AppConfig;
-
-    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
+    use crate::config::test_lookup as lookup;
 
     #[test]
     fn development_without_vendor_settings_runs_every_vendor_dry() {

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use huckleberry_functions::ports::EmailAddress;
+use huckleberry_functions::templates::escape_html as escape;
 use url::Url;
 
 /// Which page to show, and the detail that changes its wording.
@@ -251,22 +252,6 @@ fn render(
     }
     html.push_str("</div>\n</main>\n</body>\n</html>\n");
     html
-}
-
-/// Escapes text for HTML content and double-quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -293,14 +293,7 @@ fn secret_list(value: &SecretString) -> Vec<WebhookSecret> {
 mod tests {
     use super::*;
     use crate::config::AppConfig;
-
-    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
+    use crate::config::test_lookup as lookup;
 
     #[test]
     fn the_catalog_maps_references_to_kinds() {
