@@ -40,6 +40,10 @@ WARMUP = env_int("BENCH_WARMUP", 2)  # seconds per server and case, before round
 CONNECTIONS = env_int("BENCH_CONNECTIONS", 8)
 THREADS = env_int("BENCH_THREADS", 1)  # wrk threads
 SERVERS = os.environ.get("BENCH_SERVERS", "ours,js,floor").split(",")
+# Another build of our fixture server (say, from before a change), measured as "baseline".
+BASELINE = os.environ.get("BENCH_BASELINE")
+if BASELINE and "baseline" not in SERVERS:
+    SERVERS.append("baseline")
 CASES = os.environ.get("BENCH_CASES", "final3,discovery,memo100,memo1000").split(",")
 
 
@@ -233,6 +237,7 @@ def main():
         "js": (["node", "server.mjs"], os.path.join(root, "js")),
         "floor": ([os.path.join(os.environ.get("BENCH_FLOOR_TARGET", target), "release",
                                 "bench-floor")], None),
+        "baseline": ([BASELINE or "false"], None),
     }
     the_cases = cases()
     workdir = tempfile.mkdtemp(prefix="inngest-bench-")
@@ -300,8 +305,9 @@ def main():
                   f"{max(r['rss_kib'] for r in results[server][name]) / 1024:.1f} | {errors} |")
     if "ours" in SERVERS:
         print()
-        print("| case | ours/floor req/s | ours/JS req/s |")
-        print("|---|---:|---:|")
+        baseline = "baseline" in SERVERS
+        print("| case | ours/floor req/s | ours/JS req/s |" + (" ours/baseline req/s |" if baseline else ""))
+        print("|---|---:|---:|" + ("---:|" if baseline else ""))
         for name in the_cases:
             ours = med("ours", name, "rps")
             floor = med("floor", name, "rps") if "floor" in SERVERS else 0
@@ -309,7 +315,11 @@ def main():
             # A server that completed nothing in a run has no ratio (raise BENCH_DURATION).
             floor = f"{ours / floor:.1%}" if floor else "-"
             js = f"{ours / js:.1f}×" if js else "-"
-            print(f"| {name} | {floor} | {js} |")
+            row = f"| {name} | {floor} | {js} |"
+            if baseline:
+                before = med("baseline", name, "rps")
+                row += f" {ours / before:.2f}× |" if before else " - |"
+            print(row)
         print()
         print("peak RSS (VmHWM, MiB): " + ", ".join(f"{s} {rss[s] / 1024:.1f}" for s in SERVERS))
         memo = [(case[4], name) for name, case in the_cases.items()
