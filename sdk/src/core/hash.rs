@@ -39,22 +39,37 @@ pub type StepDigest = [u8; 20];
 /// Parses a hashed step id (40 lowercase hex digits, as this SDK writes them) back into its
 /// digest; anything else is `None`, since it can never equal a hash this SDK computes.
 pub fn parse_step_hash(hash: &str) -> Option<StepDigest> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
+    /// Value of each lowercase hex digit; `INVALID` for every other byte. Every memo key of
+    /// every call goes through here, so it is a table lookup, not a branch per digit.
+    const NIBBLES: [u8; 256] = {
+        let mut table = [INVALID; 256];
+        let mut i = 0;
+        while i < 10 {
+            table[b'0' as usize + i] = i as u8;
+            i += 1;
         }
-    }
+        let mut i = 0;
+        while i < 6 {
+            table[b'a' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        table
+    };
+    const INVALID: u8 = 0xff;
     let bytes = hash.as_bytes();
     if bytes.len() != HASH_LEN {
         return None;
     }
     let mut digest = [0; 20];
+    // OR-ing the nibbles keeps the 0xf0 bits clear only if every digit was valid; checked
+    // once at the end instead of per digit.
+    let mut invalid = 0;
     for (byte, pair) in digest.iter_mut().zip(bytes.chunks_exact(2)) {
-        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        let (high, low) = (NIBBLES[usize::from(pair[0])], NIBBLES[usize::from(pair[1])]);
+        invalid |= high | low;
+        *byte = (high << 4) | (low & 0x0f);
     }
-    Some(digest)
+    (invalid & 0xf0 == 0).then_some(digest)
 }
 
 /// Appends the hashed step id (lowercase hex) of `digest` to `out`.
