@@ -127,20 +127,34 @@ enum RanMemo {
 impl RanMemo {
     /// Classifies a memoized run value; `None` when it is not a result (protocol §7.2).
     fn classify(raw: Box<RawValue>) -> Option<RanMemo> {
-        let range = match RunMemo::classify(&raw) {
+        let (range, copy) = match RunMemo::classify(&raw) {
             RunMemo::Data(data) => {
-                // `data` borrows a slice of `raw`; keep its position instead of a copy.
-                let start = data.get().as_ptr() as usize - raw.get().as_ptr() as usize;
-                start..start + data.get().len()
+                // `data` borrows a slice of `raw`: keep its position instead of a copy. Were it
+                // ever not a slice of `raw`, it would be copied instead.
+                let text = data.get();
+                let range = (text.as_ptr() as usize)
+                    .checked_sub(raw.get().as_ptr() as usize)
+                    .map(|start| start..start + text.len())
+                    .filter(|range| raw.get().get(range.clone()) == Some(text));
+                let copy = range.is_none().then(|| data.to_owned());
+                (range, copy)
             }
             RunMemo::Error(body) => return Some(RanMemo::Error(body)),
             RunMemo::NotCompleted => return None,
         };
-        Some(RanMemo::Data {
-            raw,
-            start: range.start,
-            end: range.end,
-        })
+        match (range, copy) {
+            (Some(range), _) => Some(RanMemo::Data {
+                raw,
+                start: range.start,
+                end: range.end,
+            }),
+            (None, Some(data)) => Some(RanMemo::Data {
+                end: data.get().len(),
+                raw: data,
+                start: 0,
+            }),
+            (None, None) => None,
+        }
     }
 
     fn decode<T: DeserializeOwned>(self, user_id: &str) -> Result<T, StepError> {
@@ -627,5 +641,31 @@ pub(crate) fn retry_after_value(at: RetryAt) -> String {
     match at {
         RetryAt::Delay(delay) => delay.as_secs().max(1).to_string(),
         RetryAt::Instant(instant) => format_rfc3339(instant),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).expect("valid json")
+    }
+
+    #[test]
+    fn a_memoized_run_output_decodes_from_its_place_in_the_memo() {
+        let memo = RanMemo::classify(raw(r#"{ "data" : {"first":"a b","second":true} }"#))
+            .expect("a result");
+        let value: serde_json::Value = memo.decode("step").expect("decodes");
+        assert_eq!(value, serde_json::json!({"first": "a b", "second": true}));
+    }
+
+    #[test]
+    fn a_memoized_run_error_decodes_to_a_step_error_and_input_is_not_a_result() {
+        let memo = RanMemo::classify(raw(r#"{"error":{"name":"Error","message":"broken"}}"#))
+            .expect("a result");
+        let error = memo.decode::<u64>("step").expect_err("a step error");
+        assert!(error.to_string().contains("broken"), "{error}");
+        assert!(RanMemo::classify(raw(r#"{"input":[1]}"#)).is_none());
     }
 }
