@@ -135,7 +135,11 @@ impl RanMemo {
                 let range = (text.as_ptr() as usize)
                     .checked_sub(raw.get().as_ptr() as usize)
                     .map(|start| start..start + text.len())
-                    .filter(|range| raw.get().get(range.clone()) == Some(text));
+                    .filter(|range| {
+                        raw.get()
+                            .get(range.clone())
+                            .is_some_and(|s| std::ptr::eq(s, text))
+                    });
                 let copy = range.is_none().then(|| data.to_owned());
                 (range, copy)
             }
