@@ -8,6 +8,9 @@
 //!
 //! In-band sync is enabled; the app never registers itself, so the runner's proxy sees all
 //! traffic. Restart it before each run: `retry-basic` keeps per-process attempt counters.
+//!
+//! With `BENCH_STEPS=1` it also serves `bench-steps` (N memoized steps), which the load
+//! benchmark `bench/run.sh` calls; the conformance runner never sees it.
 
 use inngest_sdk::testing::conformance;
 use inngest_sdk::{Client, Config, Endpoint};
@@ -18,6 +21,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = Endpoint::builder(conformance::APP_ID, Client::new(config)).framework("axum");
     for function in conformance::functions() {
         builder = builder.function(function);
+    }
+    if std::env::var_os("BENCH_STEPS").is_some_and(|v| v == "1") {
+        builder = builder.function(conformance::bench_steps());
     }
     let endpoint = builder.build()?;
     let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));

@@ -186,7 +186,8 @@ impl Drive {
 /// The response for a handler that returned.
 fn complete(result: Result<Box<serde_json::value::RawValue>, crate::Error>) -> CallResponse {
     match result {
-        Ok(output) => CallResponse::Complete(output.get().as_bytes().to_vec()),
+        // The return value was serialized once, into `output`; its buffer becomes the body.
+        Ok(output) => CallResponse::Complete(String::from(Box::<str>::from(output)).into_bytes()),
         Err(error) => {
             let retry = error.retry();
             let retry_after = match retry {

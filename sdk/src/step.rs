@@ -17,10 +17,10 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::client::Client;
-use crate::core::hash::{HashedStepId, StepIdCounter};
+use crate::core::hash::{StepIdCounter, push_step_hash};
 use crate::core::op::{InvokePayload, Op, OpCode, OpOpts, Userland};
 use crate::core::time::{format_duration, format_rfc3339};
-use crate::core::wire::{ErrorBody, RunMemo, is_null};
+use crate::core::wire::{ErrorBody, Memo, RunMemo, is_null};
 use crate::error::{Error, Retry, RetryAt, StepError};
 use crate::event::Event;
 use crate::function::FunctionRef;
@@ -51,7 +51,7 @@ pub(crate) struct Shared {
 /// Per-request step state (protocol §7.3).
 pub(crate) struct RunState {
     /// Memoized values not yet consumed; each is removed when its step is reached.
-    memo: std::collections::HashMap<String, Box<RawValue>>,
+    memo: Memo,
     /// Repeat counters per user step id (protocol §1.2).
     counter: StepIdCounter,
     mode: Mode,
@@ -101,11 +101,85 @@ pub(crate) struct StepOutcome {
 }
 
 enum Registration {
+    /// A memoized value of a sleep, wait or invoke; the step decodes it.
     Memoized(Box<RawValue>),
+    /// The memoized result of a `step.run`, classified once, when the step was reached.
+    Ran(RanMemo),
     /// The step body runs now (the step is the target of this call).
     Execute(String),
     /// The step is new: it parks, and runs only if the engine chooses it.
     Park(String),
+}
+
+/// A completed `step.run`'s memo (protocol §7.2), owned, so the step's future can decode
+/// it without parsing the memo again.
+enum RanMemo {
+    /// `{"data": …}`: the output is `raw[start..end]`.
+    Data {
+        raw: Box<RawValue>,
+        start: usize,
+        end: usize,
+    },
+    /// `{"error": …}`: the step failed for good.
+    Error(ErrorBody),
+}
+
+impl RanMemo {
+    /// Classifies a memoized run value; `None` when it is not a result (protocol §7.2).
+    fn classify(raw: Box<RawValue>) -> Option<RanMemo> {
+        let (range, copy) = match RunMemo::classify(&raw) {
+            RunMemo::Data(data) => {
+                // `data` borrows a slice of `raw`: keep its position instead of a copy. Were it
+                // ever not a slice of `raw`, it would be copied instead.
+                let text = data.get();
+                let range = (text.as_ptr() as usize)
+                    .checked_sub(raw.get().as_ptr() as usize)
+                    .map(|start| start..start + text.len())
+                    .filter(|range| {
+                        raw.get()
+                            .get(range.clone())
+                            .is_some_and(|s| std::ptr::eq(s, text))
+                    });
+                let copy = range.is_none().then(|| data.to_owned());
+                (range, copy)
+            }
+            RunMemo::Error(body) => return Some(RanMemo::Error(body)),
+            RunMemo::NotCompleted => return None,
+        };
+        match (range, copy) {
+            (Some(range), _) => Some(RanMemo::Data {
+                raw,
+                start: range.start,
+                end: range.end,
+            }),
+            (None, Some(data)) => Some(RanMemo::Data {
+                end: data.get().len(),
+                raw: data,
+                start: 0,
+            }),
+            (None, None) => None,
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(self, user_id: &str) -> Result<T, StepError> {
+        match self {
+            RanMemo::Data { raw, start, end } => serde_json::from_str(&raw.get()[start..end])
+                .map_err(|e| StepError::decode(user_id, "the stored output", &e)),
+            RanMemo::Error(body) => Err(StepError::failed(user_id, body)),
+        }
+    }
+}
+
+/// What a `step.run` future does: return a memoized result, or run its body (after
+/// waiting for its turn when it parked).
+enum RunPlan<T> {
+    Done(Result<T, StepError>),
+    Run {
+        hash: String,
+        park: bool,
+        shared: Arc<Shared>,
+        user_id: String,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -184,25 +258,45 @@ impl Step {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let (hashed, registration) = self.register(id, Kind::Run, || {
+        let (index, registration) = self.register(id, Kind::Run, || {
             Op::new(OpCode::StepPlanned, String::new(), id)
         });
-        let shared = Arc::clone(&self.shared);
-        let user_id = id.to_owned();
+        // A memoized step is decoded here, once: its future only hands the result over, and
+        // nothing is allocated for a step that does not run.
+        let plan = match registration {
+            Registration::Ran(memo) => RunPlan::Done(memo.decode(id)),
+            Registration::Memoized(raw) => RunPlan::Done(decode_run_memo(id, &raw)),
+            Registration::Execute(hash) => RunPlan::Run {
+                hash,
+                park: false,
+                shared: Arc::clone(&self.shared),
+                user_id: id.to_owned(),
+            },
+            Registration::Park(hash) => RunPlan::Run {
+                hash,
+                park: true,
+                shared: Arc::clone(&self.shared),
+                user_id: id.to_owned(),
+            },
+        };
         async move {
-            let hash = match registration {
-                Registration::Memoized(raw) => return decode_run_memo(&user_id, &raw),
-                Registration::Execute(hash) => hash,
-                Registration::Park(hash) => {
-                    wait_for_turn(&shared, &hash).await;
-                    hash
-                }
+            let (hash, park, shared, user_id) = match plan {
+                RunPlan::Done(result) => return result,
+                RunPlan::Run {
+                    hash,
+                    park,
+                    shared,
+                    user_id,
+                } => (hash, park, shared, user_id),
             };
+            if park {
+                wait_for_turn(&shared, &hash).await;
+            }
             let result = body()
                 .await
                 .map_err(Into::into)
                 .and_then(|output| to_raw(&output));
-            let outcome = shared.step_outcome(&hash, &user_id, hashed.index, result);
+            let outcome = shared.step_outcome(&hash, &user_id, index, result);
             shared.lock().finish(outcome);
             pending().await
         }
@@ -228,7 +322,7 @@ impl Step {
     ) -> impl Future<Output = ()> + Send + 'static {
         if until <= self.shared.now {
             // Keep the repeat counter in step with replays that do sleep (protocol §1.2).
-            self.shared.lock().counter.next(id);
+            self.shared.lock().counter.next_digest(id);
             return resolve_or_park(None);
         }
         let (_, registration) = self.register(id, Kind::Other, || {
@@ -269,7 +363,10 @@ impl Step {
                 Registration::Memoized(raw) => serde_json::from_str(raw.get())
                     .map(Some)
                     .map_err(|e| StepError::decode(&user_id, "the received event", &e)),
-                Registration::Execute(_) | Registration::Park(_) => pending().await,
+                // `Ran` is only produced for `step.run`.
+                Registration::Ran(_) | Registration::Execute(_) | Registration::Park(_) => {
+                    pending().await
+                }
             }
         }
     }
@@ -293,7 +390,7 @@ impl Step {
             Ok(payload) => payload,
             Err(error) => {
                 // Keep the repeat counter in step with replays (protocol §1.2).
-                self.shared.lock().counter.next(id);
+                self.shared.lock().counter.next_digest(id);
                 let failure = StepError::failed(id, error.to_body());
                 return invoke_result(Err(failure), None);
             }
@@ -329,43 +426,45 @@ impl Step {
     }
 
     /// Registers a step: hashes its id, takes its memoized value, or records it as found.
-    fn register(
-        &self,
-        id: &str,
-        kind: Kind,
-        op: impl FnOnce() -> Op,
-    ) -> (HashedStepId, Registration) {
+    /// Returns the step's repeat index (protocol §1.2) and what the step does.
+    fn register(&self, id: &str, kind: Kind, op: impl FnOnce() -> Op) -> (u32, Registration) {
         let mut state = self.shared.lock();
-        let hashed = state.counter.next(id);
-        if let Some(raw) = state.memo.remove(&hashed.hash) {
-            let completed =
-                kind == Kind::Other || !matches!(RunMemo::classify(&raw), RunMemo::NotCompleted);
-            if completed {
-                return (hashed, Registration::Memoized(raw));
+        let (digest, index) = state.counter.next_digest(id);
+        if let Some(raw) = state.memo.take(&digest) {
+            match kind {
+                Kind::Other => return (index, Registration::Memoized(raw)),
+                Kind::Run => {
+                    if let Some(memo) = RanMemo::classify(raw) {
+                        return (index, Registration::Ran(memo));
+                    }
+                }
             }
         }
+        // Only a step that is not memoized needs its hash as text (an op id, a target).
+        let mut hash = String::with_capacity(40);
+        push_step_hash(&digest, &mut hash);
         let registration = match &state.mode {
-            Mode::Target(target) if *target == hashed.hash && kind == Kind::Run => {
+            Mode::Target(target) if *target == hash && kind == Kind::Run => {
                 state.executing = true;
-                Registration::Execute(hashed.hash.clone())
+                Registration::Execute(hash)
             }
-            Mode::Target(_) => Registration::Park(hashed.hash.clone()),
+            Mode::Target(_) => Registration::Park(hash),
             Mode::Discovery { .. } => {
                 let mut op = op();
-                op.id.clone_from(&hashed.hash);
-                op.userland = (hashed.index > 0).then(|| Userland {
+                op.id.clone_from(&hash);
+                op.userland = (index > 0).then(|| Userland {
                     id: id.to_owned(),
-                    index: hashed.index,
+                    index,
                 });
                 state.found.push(Found {
                     op,
                     runnable: kind == Kind::Run,
                     waker: None,
                 });
-                Registration::Park(hashed.hash.clone())
+                Registration::Park(hash)
             }
         };
-        (hashed, registration)
+        (index, registration)
     }
 }
 
@@ -428,15 +527,11 @@ impl Shared {
 }
 
 impl RunState {
-    pub(crate) fn new(
-        memo: std::collections::HashMap<String, Box<RawValue>>,
-        mode: Mode,
-        attempt: u32,
-        max_attempts: u32,
-    ) -> Self {
+    pub(crate) fn new(memo: Memo, mode: Mode, attempt: u32, max_attempts: u32) -> Self {
         RunState {
+            // A replay reaches about as many ids as the memo holds (protocol §7.3).
+            counter: StepIdCounter::with_capacity(memo.len()),
             memo,
-            counter: StepIdCounter::default(),
             mode,
             attempt,
             max_attempts: max_attempts.max(1),
@@ -504,7 +599,7 @@ async fn wait_for_turn(shared: &Shared, hash: &str) {
 /// parks otherwise.
 async fn resolve_or_park(registration: Option<Registration>) {
     match registration {
-        None | Some(Registration::Memoized(_)) => {}
+        None | Some(Registration::Memoized(_) | Registration::Ran(_)) => {}
         Some(Registration::Execute(_) | Registration::Park(_)) => pending().await,
     }
 }
@@ -550,5 +645,31 @@ pub(crate) fn retry_after_value(at: RetryAt) -> String {
     match at {
         RetryAt::Delay(delay) => delay.as_secs().max(1).to_string(),
         RetryAt::Instant(instant) => format_rfc3339(instant),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).expect("valid json")
+    }
+
+    #[test]
+    fn a_memoized_run_output_decodes_from_its_place_in_the_memo() {
+        let memo = RanMemo::classify(raw(r#"{ "data" : {"first":"a b","second":true} }"#))
+            .expect("a result");
+        let value: serde_json::Value = memo.decode("step").expect("decodes");
+        assert_eq!(value, serde_json::json!({"first": "a b", "second": true}));
+    }
+
+    #[test]
+    fn a_memoized_run_error_decodes_to_a_step_error_and_input_is_not_a_result() {
+        let memo = RanMemo::classify(raw(r#"{"error":{"name":"Error","message":"broken"}}"#))
+            .expect("a result");
+        let error = memo.decode::<u64>("step").expect_err("a step error");
+        assert!(error.to_string().contains("broken"), "{error}");
+        assert!(RanMemo::classify(raw(r#"{"input":[1]}"#)).is_none());
     }
 }

@@ -16,6 +16,13 @@ pub fn hash_step_id(id: &str) -> String {
 /// Protocol §1.2: the n-th repeat of an id is hashed as `id:n`. The suffix is fed to SHA-1
 /// piecewise, so no `id:n` string is built; this runs for every step of every request.
 pub fn hash_step_id_into(id: &str, suffix: Option<u32>, out: &mut String) {
+    push_lower_hex(&step_digest(id, suffix), out);
+}
+
+/// The SHA-1 digest of a step id (`id`, or `id:n` with `Some(n)`): the bytes whose
+/// lowercase hex is the hashed step id. The memo is keyed by it, so a replayed step is
+/// looked up without formatting its hash as text.
+pub fn step_digest(id: &str, suffix: Option<u32>) -> StepDigest {
     let mut hasher = Sha1::new();
     hasher.update(id.as_bytes());
     if let Some(n) = suffix {
@@ -23,7 +30,51 @@ pub fn hash_step_id_into(id: &str, suffix: Option<u32>, out: &mut String) {
         hasher.update(b":");
         hasher.update(write_decimal(n, &mut digits));
     }
-    push_lower_hex(&hasher.finalize(), out);
+    hasher.finalize().into()
+}
+
+/// The SHA-1 digest of a hashed step id.
+pub type StepDigest = [u8; 20];
+
+/// Parses a hashed step id (40 lowercase hex digits, as this SDK writes them) back into its
+/// digest; anything else is `None`, since it can never equal a hash this SDK computes.
+pub fn parse_step_hash(hash: &str) -> Option<StepDigest> {
+    /// Value of each lowercase hex digit; `INVALID` for every other byte. Every memo key of
+    /// every call goes through here, so it is a table lookup, not a branch per digit.
+    const NIBBLES: [u8; 256] = {
+        let mut table = [INVALID; 256];
+        let mut i = 0;
+        while i < 10 {
+            table[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            table[b'a' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        table
+    };
+    const INVALID: u8 = 0xff;
+    let bytes = hash.as_bytes();
+    if bytes.len() != HASH_LEN {
+        return None;
+    }
+    let mut digest = [0; 20];
+    // OR-ing the nibbles keeps the 0xf0 bits clear only if every digit was valid; checked
+    // once at the end instead of per digit.
+    let mut invalid = 0;
+    for (byte, pair) in digest.iter_mut().zip(bytes.chunks_exact(2)) {
+        let (high, low) = (NIBBLES[usize::from(pair[0])], NIBBLES[usize::from(pair[1])]);
+        invalid |= high | low;
+        *byte = (high << 4) | (low & 0x0f);
+    }
+    (invalid & 0xf0 == 0).then_some(digest)
+}
+
+/// Appends the hashed step id (lowercase hex) of `digest` to `out`.
+pub fn push_step_hash(digest: &StepDigest, out: &mut String) {
+    push_lower_hex(digest, out);
 }
 
 /// A step's hashed ID together with its repeat index.
@@ -42,32 +93,46 @@ pub struct HashedStepId {
 /// order.
 #[derive(Debug, Default)]
 pub struct StepIdCounter {
-    /// Occurrences seen so far for each user id; the next repeat index equals this count.
-    seen: HashMap<String, u32>,
+    /// Occurrences seen so far for each user id, keyed by the digest of the id (which the
+    /// first occurrence needs anyway), so counting a step allocates nothing; the next
+    /// repeat index equals this count.
+    seen: HashMap<StepDigest, u32>,
 }
 
 impl StepIdCounter {
+    /// A counter with room for `steps` distinct ids, so replaying a run whose memo holds
+    /// that many steps never grows (and rehashes) the table.
+    pub fn with_capacity(steps: usize) -> Self {
+        StepIdCounter {
+            seen: HashMap::with_capacity(steps),
+        }
+    }
+
     /// Records one more occurrence of `user_id` and returns its hash.
     ///
     /// The first occurrence hashes `user_id` as-is (index 0); the n-th repeat hashes
     /// `user_id:n` (index n).
     pub fn next(&mut self, user_id: &str) -> HashedStepId {
-        let index = match self.seen.get_mut(user_id) {
-            Some(count) => {
-                let index = *count;
-                // Four billion repeats of one id in a single request cannot happen in
-                // practice; saturating keeps this total without a panic path.
-                *count = count.saturating_add(1);
-                index
-            }
-            None => {
-                self.seen.insert(user_id.to_owned(), 1);
-                0
-            }
-        };
+        let (digest, index) = self.next_digest(user_id);
         let mut hash = String::with_capacity(HASH_LEN);
-        hash_step_id_into(user_id, (index > 0).then_some(index), &mut hash);
+        push_lower_hex(&digest, &mut hash);
         HashedStepId { hash, index }
+    }
+
+    /// Like [`StepIdCounter::next`], but returns the digest instead of its hex text: the
+    /// replay of a memoized step never needs the text.
+    pub fn next_digest(&mut self, user_id: &str) -> (StepDigest, u32) {
+        let first = step_digest(user_id, None);
+        let count = self.seen.entry(first).or_insert(0);
+        let index = *count;
+        // Four billion repeats of one id in a single request cannot happen in practice;
+        // saturating keeps this total without a panic path.
+        *count = count.saturating_add(1);
+        if index == 0 {
+            (first, 0)
+        } else {
+            (step_digest(user_id, Some(index)), index)
+        }
     }
 }
 
@@ -128,6 +193,19 @@ mod tests {
             hash_step_id_into("a", Some(n), &mut out);
             assert_eq!(out, hash_step_id(&format!("a:{n}")), "suffix {n}");
         }
+    }
+
+    #[test]
+    fn step_hashes_parse_back_into_their_digest() {
+        let hash = hash_step_id("first step");
+        let digest = parse_step_hash(&hash).expect("a hash parses");
+        assert_eq!(digest, step_digest("first step", None));
+        let mut text = String::new();
+        push_step_hash(&digest, &mut text);
+        assert_eq!(text, hash);
+        assert_eq!(parse_step_hash(&hash.to_uppercase()), None);
+        assert_eq!(parse_step_hash("step"), None);
+        assert_eq!(parse_step_hash(&format!("{}x", &hash[..39])), None);
     }
 
     #[test]

@@ -5,9 +5,13 @@
 //! parsed once, and each value is decoded once, straight into the type the user asked for.
 
 use std::collections::HashMap;
+use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
+
+use super::hash::{StepDigest, parse_step_hash};
 
 /// The body of a `POST` call request from the executor (protocol §7.1).
 #[derive(Debug, Deserialize)]
@@ -20,7 +24,7 @@ pub struct CallRequest {
     pub events: Vec<Box<RawValue>>,
     /// The memo: hashed step id → memoized value (§7.2).
     #[serde(default, deserialize_with = "null_as_default")]
-    pub steps: HashMap<String, Box<RawValue>>,
+    pub steps: Memo,
     /// Run context.
     pub ctx: CallContext,
     /// The run's request version: `-1` on a new run, else what the SDK announced (§7.9).
@@ -63,12 +67,104 @@ pub struct CallContext {
 /// `ctx.stack` of a call request.
 #[derive(Debug, Default, Deserialize)]
 pub struct CallStack {
-    /// Hashed ids of completed steps, in completion order.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub stack: Vec<String>,
+    /// Hashed ids of completed steps, in completion order, as the raw JSON array (or
+    /// `None` for `null`). The engine replays in code order and never reads it, so it is
+    /// not decoded into one string per step on every call.
+    #[serde(default)]
+    pub stack: Option<Box<RawValue>>,
     /// Index of the current step.
     #[serde(default)]
     pub current: u64,
+}
+
+/// The memo of a call request (protocol §7.2): memoized values by the digest of their
+/// hashed step id. A key that is not a hash this SDK can compute (40 lowercase hex digits)
+/// could never be looked up, so it is dropped while parsing.
+#[derive(Debug, Default)]
+pub struct Memo {
+    values: HashMap<StepDigest, Box<RawValue>>,
+}
+
+impl Memo {
+    /// The number of memoized values.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether nothing is memoized.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The memoized value of a hashed step id.
+    pub fn get(&self, hash: &str) -> Option<&RawValue> {
+        parse_step_hash(hash).and_then(|digest| self.values.get(&digest).map(|v| &**v))
+    }
+
+    /// Removes and returns the memoized value of the step with this digest.
+    pub fn take(&mut self, digest: &StepDigest) -> Option<Box<RawValue>> {
+        self.values.remove(digest)
+    }
+}
+
+impl From<HashMap<String, Box<RawValue>>> for Memo {
+    fn from(values: HashMap<String, Box<RawValue>>) -> Self {
+        Memo {
+            values: values
+                .into_iter()
+                .filter_map(|(hash, value)| Some((parse_step_hash(&hash)?, value)))
+                .collect(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Memo {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// A key read as a digest straight from the JSON text, without allocating it.
+        struct Key(Option<StepDigest>);
+
+        impl<'de> Deserialize<'de> for Key {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct KeyVisitor;
+                impl Visitor<'_> for KeyVisitor {
+                    type Value = Key;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a hashed step id")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+                        Ok(Key(parse_step_hash(v)))
+                    }
+                }
+                deserializer.deserialize_str(KeyVisitor)
+            }
+        }
+
+        struct MemoVisitor;
+        impl<'de> Visitor<'de> for MemoVisitor {
+            type Value = Memo;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of hashed step ids to memoized values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Memo, A::Error> {
+                // JSON gives no size hint: collect first, then build the table at its final
+                // size instead of rehashing it as it grows.
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(Key(digest)) = map.next_key()? {
+                    match digest {
+                        Some(digest) => entries.push((digest, map.next_value()?)),
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let mut values = HashMap::with_capacity(entries.len());
+                values.extend(entries);
+                Ok(Memo { values })
+            }
+        }
+
+        deserializer.deserialize_map(MemoVisitor)
+    }
 }
 
 /// The error object carried by `StepError`/`StepFailed` ops, memoized step errors and
@@ -162,6 +258,21 @@ mod tests {
         assert!(req.steps.is_empty());
         assert!(req.events.is_empty());
         assert_eq!(req.version, -1);
+    }
+
+    #[test]
+    fn memo_is_keyed_by_step_hash_and_drops_keys_that_are_not_hashes() {
+        let first = crate::core::hash::hash_step_id("first step");
+        let body = format!(
+            r#"{{"ctx":{{}},"steps":{{"{first}":{{"data":"first step"}},"step":1,"{}":2}}}}"#,
+            first.to_uppercase()
+        );
+        let req: CallRequest = serde_json::from_str(&body).expect("parses");
+        assert_eq!(req.steps.len(), 1);
+        assert_eq!(
+            req.steps.get(&first).map(RawValue::get),
+            Some(r#"{"data":"first step"}"#)
+        );
     }
 
     #[test]

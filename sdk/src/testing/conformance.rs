@@ -46,6 +46,32 @@ pub fn functions() -> Vec<Function> {
     ]
 }
 
+/// The bench's `bench-steps` function (not a conformance fixture): `event.data.n`
+/// sequential `step.run`s `step-0` … `step-(n-1)`, each returning its index; returns their
+/// sum. The final call of a run carries all `n` steps memoized, which is what
+/// `bench/run.sh` measures for large `n`; the JS twin is in `bench/js/server.mjs`.
+pub fn bench_steps() -> Function {
+    #[derive(serde::Deserialize)]
+    struct Steps {
+        n: u64,
+    }
+    Function::new(
+        FunctionOpts::new("bench-steps").trigger(Trigger::event("bench/steps")),
+        |input: Input<Steps>, step: Step| async move {
+            let mut total = 0u64;
+            for i in 0..input.event.data.n {
+                total += step
+                    .run(
+                        &format!("step-{i}"),
+                        move || async move { Ok::<_, Error>(i) },
+                    )
+                    .await?;
+            }
+            Ok::<_, Error>(total)
+        },
+    )
+}
+
 /// `basic-invoke`: returns `{"body":"ok","name":<event name>}`.
 fn simple_fn() -> Function {
     Function::new(

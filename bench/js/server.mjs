@@ -1,0 +1,95 @@
+// The conformance fixture functions (protocol §9.4) and the bench's `bench-steps` function,
+// written with the official JS SDK and served by node's http server, for bench/run.sh.
+//
+// Same app id, function ids, triggers and step ids as the Rust fixture
+// (sdk/src/testing/conformance.rs), so the same executor request bodies and `fnId` values
+// reach both. Run with INNGEST_DEV=1 PORT=<port> node server.mjs.
+import http from "node:http";
+import { Inngest } from "inngest";
+import { serve } from "inngest/node";
+
+// Checkpointing (on by default in v4) reports each step to the Inngest API while the call
+// runs; there is no dev server in the bench, and our SDK answers in the classic serve
+// protocol (protocol §7), so the JS SDK does too.
+const inngest = new Inngest({ id: "rust-conformance", checkpointing: false });
+
+const simpleFn = inngest.createFunction(
+  { id: "test-suite-simple-fn", triggers: [{ event: "tests/function.test" }] },
+  async ({ event }) => ({ body: "ok", name: event.name }),
+);
+
+const stepTest = inngest.createFunction(
+  { id: "test-suite-step-test", triggers: [{ event: "tests/step.test" }] },
+  async ({ event, step }) => {
+    const first = await step.run("first step", async () => "first step");
+    await step.sleep("sleep", "2s");
+    await step.run("second step", async () => ({ first, second: true }));
+    return { body: "ok", name: event.name };
+  },
+);
+
+let stepRuns = 0;
+let bodyRuns = 0;
+const retryTest = inngest.createFunction(
+  { id: "test-suite-retry-test", triggers: [{ event: "tests/retry.test" }] },
+  async ({ event, step }) => {
+    await step.run("first step", async () => {
+      stepRuns += 1;
+      if (stepRuns === 1) throw new Error("broken");
+      return `yes: ${stepRuns}`;
+    });
+    bodyRuns += 1;
+    if (bodyRuns === 1) throw new Error("broken func");
+    return { body: "ok", name: event.name };
+  },
+);
+
+const cancelTest = inngest.createFunction(
+  {
+    id: "test-suite-cancel-test",
+    triggers: [{ event: "tests/cancel.test" }],
+    cancelOn: [
+      { event: "cancel/please", if: "async.data.request_id == event.data.request_id" },
+    ],
+  },
+  async ({ event, step }) => {
+    await step.sleep("sleep", "10s");
+    await step.run("After the sleep", async () => "done");
+    return { body: "ok", name: event.name };
+  },
+);
+
+const waitForEvent = inngest.createFunction(
+  { id: "test-suite-wait-for-event", triggers: [{ event: "tests/wait.test" }] },
+  async ({ step }) => {
+    const resumed = await step.waitForEvent("wait", {
+      event: "test/resume",
+      timeout: "10s",
+      if: "async.data.resume == true && async.data.id == event.data.id",
+    });
+    return resumed ? { result: resumed.data } : {};
+  },
+);
+
+// `bench-steps`: event.data.n sequential steps `step-0` … `step-(n-1)`, each returning its
+// index; returns their sum. The Rust twin is `inngest_sdk::testing::conformance::bench_steps`.
+const benchSteps = inngest.createFunction(
+  { id: "bench-steps", triggers: [{ event: "bench/steps" }] },
+  async ({ event, step }) => {
+    let total = 0;
+    for (let i = 0; i < event.data.n; i++) {
+      total += await step.run(`step-${i}`, async () => i);
+    }
+    return total;
+  },
+);
+
+const handler = serve({
+  client: inngest,
+  functions: [simpleFn, stepTest, retryTest, cancelTest, waitForEvent, benchSteps],
+});
+
+const port = Number(process.env.PORT ?? 3000);
+http.createServer(handler).listen(port, "127.0.0.1", () => {
+  console.error(`js fixture listening on http://127.0.0.1:${port}/api/inngest`);
+});
