@@ -15,6 +15,7 @@ RUN mkdir -p src sdk/src sdk/benches sdk/examples functions/src tests/app \
  && touch src/lib.rs sdk/src/lib.rs functions/src/lib.rs \
  && echo 'fn main() {}' > sdk/benches/endpoint.rs \
  && echo 'fn main() {}' > sdk/examples/conformance.rs \
+ && echo 'fn main() {}' > sdk/examples/profile_call.rs \
  && echo 'fn main() {}' > tests/app/main.rs \
  && cargo build --release --locked -p huckleberry --bin huckleberry \
  && rm -rf src sdk/src functions/src
