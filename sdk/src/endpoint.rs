@@ -600,10 +600,12 @@ impl Endpoint {
                 );
             }
         }
-        let event = match request.event.as_deref() {
+        let events = std::mem::take(&mut request.events);
+        let event = match request.event.take() {
             Some(event) if event.get() != "null" => event,
-            _ => match request.events.first() {
-                Some(event) => &**event,
+            // Only with `use_api`, or an executor that sends no `event`: use the first.
+            _ => match events.first() {
+                Some(event) => event.clone(),
                 None => {
                     return call_error(
                         StatusCode::BAD_REQUEST,
@@ -630,8 +632,8 @@ impl Endpoint {
             function_id: entry.composite_id.clone(),
         };
         let input = RawInput {
-            event,
-            events: &request.events,
+            event: &event,
+            events,
             run,
         };
         let state = RunState::new(

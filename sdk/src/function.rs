@@ -16,15 +16,27 @@ use crate::error::Error;
 use crate::event::{Event, FunctionFailed};
 use crate::step::Step;
 
-/// What a handler receives besides the step tool: the typed triggering event(s) and the run.
+/// What a handler receives besides the step tool: the typed triggering event, the run, and
+/// (on demand) every event of a batch.
 #[derive(Debug, Clone)]
 pub struct Input<T> {
     /// The triggering event (the first of a batch).
     pub event: Event<T>,
-    /// Every event of the run: one, or a batch.
-    pub events: Vec<Event<T>>,
     /// The run this call belongs to.
     pub run: RunContext,
+    /// Every event of the run as sent; decoded only by [`Input::events`], because most
+    /// functions are not batched and decoding them again on every call is wasted work.
+    raw_events: Vec<Box<RawValue>>,
+}
+
+impl<T: DeserializeOwned> Input<T> {
+    /// Every event of the run: one, or a batch (`batchEvents`), decoded into `T`.
+    pub fn events(&self) -> Result<Vec<Event<T>>, Error> {
+        self.raw_events
+            .iter()
+            .map(|raw| decode_event(raw))
+            .collect()
+    }
 }
 
 /// The run a call belongs to.
@@ -212,7 +224,8 @@ pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Box<RawValue>
 /// The raw input of one call, before decoding into the handler's types.
 pub(crate) struct RawInput<'a> {
     pub(crate) event: &'a RawValue,
-    pub(crate) events: &'a [Box<RawValue>],
+    /// Every event of the run; may be empty when the executor sent only `event`.
+    pub(crate) events: Vec<Box<RawValue>>,
     pub(crate) run: RunContext,
 }
 
@@ -237,20 +250,16 @@ where
 {
     fn start(&self, input: RawInput<'_>, step: Step) -> Result<HandlerFuture, Error> {
         let event: Event<T> = decode_event(input.event)?;
-        let events = if input.events.is_empty() {
-            vec![decode_event(input.event)?]
+        let raw_events = if input.events.is_empty() {
+            vec![input.event.to_owned()]
         } else {
-            input
-                .events
-                .iter()
-                .map(|raw| decode_event(raw))
-                .collect::<Result<Vec<_>, _>>()?
+            input.events
         };
         let future = (self.handler)(
             Input {
                 event,
-                events,
                 run: input.run,
+                raw_events,
             },
             step,
         );

@@ -1208,3 +1208,34 @@ async fn send_event_step_sends_through_the_client_once() {
         "NO_EVENT_KEY_SET [{\"name\":\"demo/notified\",\"data\":{\"n\":1},\"id\":\"n-1\",\"ts\":"
     ));
 }
+
+#[tokio::test]
+async fn a_batched_run_sees_every_event_decoded_on_demand() {
+    let f = Function::new(
+        FunctionOpts::new("batch").trigger(Trigger::event("demo/event")),
+        |input: Input<Order>, _step: Step| async move {
+            let ids: Vec<String> = input
+                .events()?
+                .into_iter()
+                .map(|event| event.data.order_id)
+                .collect();
+            Ok::<_, Error>((input.event.data.order_id, ids))
+        },
+    );
+    let ep = endpoint(Config::dev(), vec![f]);
+    let first = json!({"name": "demo/event", "data": {"order_id": "o1"}, "ts": 1});
+    let second = json!({"name": "demo/event", "data": {"order_id": "o2"}, "ts": 2});
+    let body = serde_json::to_vec(&json!({
+        "ctx": {"run_id": "r", "attempt": 0},
+        "event": first, "events": [first, second], "steps": {}, "version": 2
+    }))
+    .expect("json");
+    let res = ep
+        .handle(request(
+            Method::POST,
+            "/api/inngest?fnId=app-batch&stepId=step",
+            body,
+        ))
+        .await;
+    assert_eq!(body_text(&res), r#"["o1",["o1","o2"]]"#);
+}
