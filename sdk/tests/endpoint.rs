@@ -941,6 +941,8 @@ mod stand_in {
     pub(crate) struct Recorded {
         pub(crate) requests: Arc<Mutex<Vec<(String, HeaderMap, String)>>>,
         pub(crate) register_status: Arc<Mutex<u16>>,
+        /// When set, only this `Authorization` value is accepted; others get 401.
+        pub(crate) accepted_authorization: Arc<Mutex<Option<String>>>,
     }
 
     pub(crate) async fn start(recorded: Recorded) -> url::Url {
@@ -964,10 +966,22 @@ mod stand_in {
         headers: HeaderMap,
         body: String,
     ) -> (StatusCode, String) {
+        let authorization = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         r.requests
             .lock()
             .expect("lock")
             .push((uri.to_string(), headers, body));
+        if let Some(accepted) = r.accepted_authorization.lock().expect("lock").clone() {
+            if authorization.as_deref() != Some(accepted.as_str()) {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    r#"{"error":"unauthorized"}"#.into(),
+                );
+            }
+        }
         let status = *r.register_status.lock().expect("lock");
         if status == 200 {
             (StatusCode::OK, r#"{"ok":true,"modified":true}"#.into())
@@ -1043,6 +1057,11 @@ async fn out_of_band_sync_registers_with_bearer_deploy_id_and_server_kind() {
     let body: Value = serde_json::from_str(body).expect("json");
     assert_eq!(body["url"], "https://app.example.com/api/inngest?x=1");
     assert_eq!(body["deployType"], "ping");
+    assert_eq!(body["v"], "0.1");
+    assert_eq!(
+        body["capabilities"],
+        json!({"in_band_sync": "v1", "trust_probe": "v1"})
+    );
     assert_eq!(body["appName"], "app");
     assert!(body["sdk"].as_str().expect("sdk").starts_with("rust:v"));
     assert_eq!(
@@ -1238,4 +1257,31 @@ async fn a_batched_run_sees_every_event_decoded_on_demand() {
         ))
         .await;
     assert_eq!(body_text(&res), r#"["o1",["o1","o2"]]"#);
+}
+
+#[tokio::test]
+async fn an_api_call_refused_with_401_is_retried_once_with_the_fallback_keys_bearer() {
+    let recorded = stand_in::Recorded::default();
+    let fallback_bearer = format!("Bearer {}", key(FALLBACK).bearer_token().expect("hex key"));
+    *recorded.accepted_authorization.lock().expect("lock") = Some(fallback_bearer.clone());
+    let base = stand_in::start(recorded.clone()).await;
+    let config = cloud()
+        .with_signing_key_fallback(key(FALLBACK))
+        .with_base_url(base);
+    let ep = endpoint(config, vec![counting(Arc::default())]);
+
+    let modified = ep
+        .register("https://app.example.com/api/inngest")
+        .await
+        .expect("registered with the fallback key");
+    assert!(modified);
+
+    let requests = recorded.requests.lock().expect("lock");
+    let authorizations: Vec<&str> = requests
+        .iter()
+        .map(|r| r.1["authorization"].to_str().expect("ascii"))
+        .collect();
+    assert_eq!(authorizations.len(), 2);
+    assert!(authorizations[0].starts_with("Bearer signkey-test-1492131f"));
+    assert_eq!(authorizations[1], fallback_bearer);
 }
