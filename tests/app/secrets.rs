@@ -245,7 +245,7 @@ fn production_env(vendors: &StandIn) -> Vec<(String, String)> {
         [
             ("HOST", "127.0.0.1".to_owned()),
             ("PORT", "0".to_owned()),
-            ("APP_BASE_URL", "http://127.0.0.1:9".to_owned()),
+            ("APP_BASE_URL", "http://127.0.0.1:0".to_owned()),
             ("INNGEST_API_BASE_URL", format!("{u}/inngest-api")),
             ("INNGEST_EVENT_API_BASE_URL", format!("{u}/inngest")),
             ("MENTORSHIP_CATALOG", CATALOG.to_owned()),
@@ -667,9 +667,16 @@ async fn no_route_log_or_outgoing_request_discloses_a_secret() {
             // The OAuth code exchange must carry the client secret to Discord and PayPal.
             continue;
         }
+        // The event API takes the event key in its path (Inngest's protocol): the path is
+        // the credential's channel, like an Authorization header, so only the body counts.
+        let path = if request.path.starts_with("/inngest/e/") {
+            "/inngest/e/<event key>".to_owned()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
         seen.add(
-            format!("outgoing {} {}", request.method, request.path),
-            format!("{}?{}\n{}", request.path, request.query, request.text()),
+            format!("outgoing {} {path}", request.method),
+            format!("{path}\n{}", request.text()),
         );
     }
     let text = logs.text();
@@ -879,4 +886,30 @@ async fn the_binary_never_prints_a_secret_at_start_up_serving_or_refusing_to_sta
     seen.add("binary stderr, serving", stderr);
     let (places, windows) = seen.assert_clean();
     println!("binary: {places} places, {windows} windows, 0 found");
+}
+
+/// The detector itself: a window of a secret in any of its forms is found.
+#[test]
+fn the_detector_finds_a_secret_window_in_plain_hex_and_base64_form() {
+    let signing_hex = &SIGNING_KEY["signkey-prod-".len()..];
+    let signing_bytes = hex::decode(signing_hex).expect("hex");
+    let clerk_bytes = STANDARD
+        .decode(&CLERK_WEBHOOK_SECRET["whsec_".len()..])
+        .expect("base64");
+    for leaked in [
+        format!("error: bad key {}", &LINK_TOKEN_KEY[5..13]),
+        format!("Bearer {}", &RESEND_API_KEY[4..20]),
+        format!("key={}", signing_hex[10..30].to_uppercase()),
+        format!("b64 {}", STANDARD.encode(&signing_bytes[3..20])),
+        format!("hex {}", hex::encode(&clerk_bytes[2..12])),
+        format!(
+            "basic {}",
+            STANDARD.encode(&PAYPAL_CLIENT_SECRET.as_bytes()[4..20])
+        ),
+    ] {
+        let mut seen = Evidence::default();
+        seen.add("probe", leaked.clone());
+        let caught = std::panic::catch_unwind(move || seen.assert_clean());
+        assert!(caught.is_err(), "not detected: {leaked}");
+    }
 }
