@@ -9,6 +9,7 @@ mod forgery;
 mod health;
 mod hostile;
 mod journey;
+mod load;
 mod secrets;
 mod stand_in;
 mod support;

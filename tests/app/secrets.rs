@@ -40,12 +40,12 @@ struct Planted {
     public_prefix: &'static str,
 }
 
-const SIGNING_KEY: &str =
+pub(crate) const SIGNING_KEY: &str =
     "signkey-prod-3f9a1c7e5b2d48a6c0e1f7b9d3a5c8e2f4b6d8a0c2e4f6b8d0a2c4e6f8b0d2e4";
 const SIGNING_KEY_FALLBACK: &str =
     "signkey-prod-a7c3e9f1b5d2846c0a8e6f4b2d9c7e5a3f1b8d6c4e2a0f9b7d5c3e1a8f6b4d2c";
 const EVENT_KEY: &str = "Zt4Rq8Wm2Np6Lx9Vb3Hc7Jd5Kf1Gs0YaEvKy";
-const STRIPE_SECRET: &str = "whsec_Pv7Tn3Qx9Kr5Wz1Ym8Ld4Hb6Gc2Fj0Ns";
+pub(crate) const STRIPE_SECRET: &str = "whsec_Pv7Tn3Qx9Kr5Wz1Ym8Ld4Hb6Gc2Fj0Ns";
 const CLERK_WEBHOOK_SECRET: &str = "whsec_q1Xo5Jm7Rz3Tv9Bn2Lk6Wd8Yh4Ps0CfG";
 const RESEND_WEBHOOK_SECRET: &str = "whsec_Mx2Vq8Zr4Tb6Nw0Kp3Jh7Ly5Gd9Fs1Ce";
 const PAYPAL_CLIENT_SECRET: &str = "EPp7Xk2Qm9Vr4Tz6Wn1Hb8Lc3Jd5Gf0YsPp";
@@ -234,7 +234,7 @@ impl Captured {
 
 /// Production settings with a secret planted in every secret setting, every vendor and
 /// Inngest pointed at `vendors`.
-fn production_env(vendors: &StandIn) -> Vec<(String, String)> {
+pub(crate) fn production_env(vendors: &StandIn) -> Vec<(String, String)> {
     let u = &vendors.url;
     let mut env: Vec<(String, String)> = vendors
         .env()
