@@ -360,7 +360,7 @@ proptest! {
     fn paypal_a_mutated_body_never_verifies(m in mutation()) {
         // The signature covers the body's CRC32, which catches every single-bit, single-byte
         // and short-burst change; a crafted CRC32 collision would not be caught (see
-        // docs/load.md's note on PayPal), which random mutation does not produce.
+        // docs/hardening.md's note on PayPal), which random mutation does not produce.
         let Some(body) = m.apply(PAYPAL_FIXTURE) else { return Ok(()) };
         prop_assume!(crc32fast::hash(&body) != crc32fast::hash(PAYPAL_FIXTURE));
         prop_assert!(!PAYPAL.verify(&body, None, NOW));
@@ -462,10 +462,10 @@ proptest! {
     ) {
         let sealed = Signer::new(LINK_KEY).seal_cookie(&cookie);
         prop_assert_eq!(Signer::new(LINK_KEY).open_cookie(&sealed), Ok(cookie.clone()));
-        if let Some(forged) = m.apply_text(&sealed) {
-            if forged.trim() != sealed {
-                prop_assert!(Signer::new(LINK_KEY).open_cookie(&forged).is_err());
-            }
+        if let Some(forged) = m.apply_text(&sealed)
+            && forged.trim() != sealed
+        {
+            prop_assert!(Signer::new(LINK_KEY).open_cookie(&forged).is_err());
         }
         if other != LINK_KEY {
             let foreign = Signer::new(&other).seal_cookie(&cookie);

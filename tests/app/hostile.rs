@@ -296,7 +296,7 @@ async fn hostile_bodies_on_the_webhook_routes_are_4xx_json_and_send_nothing() {
             )
             .await;
         }
-        println!("{path}: {} hostile cases", tally.cases - before);
+        eprintln!("{path}: {} hostile cases", tally.cases - before);
         app.assert_healthy().await;
     }
     app.inngest.assert_nothing_sent();
@@ -348,7 +348,7 @@ async fn hostile_bodies_on_the_inngest_endpoint_are_4xx_json_and_run_nothing() {
         )
         .await;
     }
-    println!("/api/inngest: {} hostile cases", tally.cases);
+    eprintln!("/api/inngest: {} hostile cases", tally.cases);
     app.assert_healthy().await;
     app.inngest.assert_nothing_sent();
 }
@@ -404,7 +404,7 @@ async fn hostile_bodies_and_queries_on_the_browser_routes_and_probes_get_their_d
         )
         .await;
     }
-    println!("browser routes and probes: {} hostile cases", tally.cases);
+    eprintln!("browser routes and probes: {} hostile cases", tally.cases);
     app.assert_healthy().await;
     app.inngest.assert_nothing_sent();
 }

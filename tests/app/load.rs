@@ -229,7 +229,7 @@ async fn load(clients: usize, duration: Duration) {
     let calls = report.calls.load(Ordering::Relaxed);
     let webhooks = report.webhooks.load(Ordering::Relaxed);
     let seconds = duration.as_secs_f64();
-    println!(
+    eprintln!(
         "load: {clients} clients for {seconds:.0} s: {calls} executor calls + {webhooks} webhooks \
          ({:.0} req/s), {} errors, RSS {} MiB at start, peak {} MiB",
         (calls + webhooks) as f64 / seconds,
@@ -360,7 +360,7 @@ async fn sigterm_under_load_finishes_every_started_call() {
     }
     let (answered, refused) = load.await.expect("background load");
     assert!(app.wait(Duration::from_secs(30)), "graceful exit");
-    println!(
+    eprintln!(
         "SIGTERM under load: {IN_FLIGHT}/{IN_FLIGHT} in-flight calls answered in full; background: {answered} answered, {refused} refused after the signal"
     );
 }

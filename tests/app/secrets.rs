@@ -686,7 +686,7 @@ async fn no_route_log_or_outgoing_request_discloses_a_secret() {
     );
     seen.add("logs (TRACE)", text);
     let (places, windows) = seen.assert_clean();
-    println!(
+    eprintln!(
         "secret non-disclosure in process: {} secrets planted, {places} places, {windows} windows, 0 found",
         PLANTED.len() - 1
     );
@@ -738,7 +738,7 @@ fn bad_configuration_errors_name_variables_but_never_values() {
         seen.add(format!("config error Debug: {name}"), format!("{error:?}"));
     }
     let (places, windows) = seen.assert_clean();
-    println!("bad configuration: {places} places, {windows} windows, 0 found");
+    eprintln!("bad configuration: {places} places, {windows} windows, 0 found");
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_huckleberry");
@@ -885,7 +885,7 @@ async fn the_binary_never_prints_a_secret_at_start_up_serving_or_refusing_to_sta
     seen.add("binary stdout, serving", stdout);
     seen.add("binary stderr, serving", stderr);
     let (places, windows) = seen.assert_clean();
-    println!("binary: {places} places, {windows} windows, 0 found");
+    eprintln!("binary: {places} places, {windows} windows, 0 found");
 }
 
 /// The detector itself: a window of a secret in any of its forms is found.
