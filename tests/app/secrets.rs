@@ -743,8 +743,12 @@ fn bad_configuration_errors_name_variables_but_never_values() {
 
 const BIN: &str = env!("CARGO_BIN_EXE_huckleberry");
 
-/// Runs the binary with `env` until it exits or `run` returns; returns stdout and stderr.
-fn run_binary(env: &[(String, String)], run: impl FnOnce(&str)) -> (String, String) {
+/// Runs the binary with `env`; once it listens, `run` drives it and the binary gets SIGTERM.
+/// Returns what `run` returned (`None` when the binary never listened), stdout and stderr.
+fn run_binary<T>(
+    env: &[(String, String)],
+    run: impl FnOnce(&str) -> T,
+) -> (Option<T>, String, String) {
     let mut command = Command::new(BIN);
     command
         .env_clear()
@@ -775,12 +779,16 @@ fn run_binary(env: &[(String, String)], run: impl FnOnce(&str)) -> (String, Stri
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    if let Ok(address) = rx.recv_timeout(Duration::from_secs(20)) {
-        run(&address);
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-    }
+    let ran = rx
+        .recv_timeout(Duration::from_secs(20))
+        .ok()
+        .map(|address| {
+            let ran = run(&address);
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            ran
+        });
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while child.try_wait().expect("wait").is_none() {
         assert!(std::time::Instant::now() < deadline, "the binary exits");
@@ -789,7 +797,7 @@ fn run_binary(env: &[(String, String)], run: impl FnOnce(&str)) -> (String, Stri
     reader.join().expect("stdout reader");
     let stderr = errors.join().expect("stderr reader");
     let stdout = lines.lock().expect("lines").join("\n");
-    (stdout, stderr)
+    (ran, stdout, stderr)
 }
 
 /// A blocking HTTP exchange with the binary, for its start-up paths.
@@ -836,7 +844,7 @@ async fn the_binary_never_prints_a_secret_at_start_up_serving_or_refusing_to_sta
         let mut env = good.clone();
         env.retain(|(k, _)| k != variable);
         env.push((variable.to_owned(), value));
-        let (stdout, stderr) = tokio::task::spawn_blocking(move || run_binary(&env, |_| {}))
+        let (_, stdout, stderr) = tokio::task::spawn_blocking(move || run_binary(&env, |_| {}))
             .await
             .expect("ran");
         assert!(
@@ -848,40 +856,33 @@ async fn the_binary_never_prints_a_secret_at_start_up_serving_or_refusing_to_sta
     }
 
     // A good start: serve, sync with Inngest (fails at the stand-in), answer errors, stop.
-    let (stdout, stderr) = tokio::task::spawn_blocking(move || {
+    let (answers, stdout, stderr) = tokio::task::spawn_blocking(move || {
         run_binary(&good, |address| {
-            let mut answers = Vec::new();
-            for request in [
+            let answers: Vec<String> = [
                 "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                 "GET /api/inngest HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                 "POST /api/inngest?fnId=huckleberry-onboarding-flow HTTP/1.1\r\nHost: x\r\nX-Inngest-Signature: t=1&s=00\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
                 "POST /api/stripe/webhook HTTP/1.1\r\nHost: x\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
                 "GET /api/auth/discord?t=e30.AAAA HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            ] {
-                answers.push(raw(address, request));
-            }
+            ]
+            .iter()
+            .map(|request| raw(address, request))
+            .collect();
             // Let the background sync's failure be logged before the signal.
             std::thread::sleep(Duration::from_millis(300));
-            assert!(answers[0].starts_with("HTTP/1.1 200"), "{}", answers[0]);
-            std::fs::write(
-                std::env::temp_dir().join(format!("huckleberry-secrets-{}.txt", std::process::id())),
-                answers.join("\n---\n"),
-            )
-            .expect("write the answers");
+            answers
         })
     })
     .await
     .expect("ran");
-    let answers_file =
-        std::env::temp_dir().join(format!("huckleberry-secrets-{}.txt", std::process::id()));
-    let answers = std::fs::read_to_string(&answers_file).expect("answers");
-    let _ = std::fs::remove_file(&answers_file);
+    let answers = answers.expect("the binary listened");
+    assert!(answers[0].starts_with("HTTP/1.1 200"), "{}", answers[0]);
     assert!(stdout.contains("\"listening\""), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("syncing functions with Inngest failed"),
         "{stdout}"
     );
-    seen.add("binary responses", answers);
+    seen.add("binary responses", answers.join("\n---\n"));
     seen.add("binary stdout, serving", stdout);
     seen.add("binary stderr, serving", stderr);
     let (places, windows) = seen.assert_clean();
