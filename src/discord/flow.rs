@@ -8,6 +8,7 @@
 //! Discord user (`dryrun-…`, stable per Clerk user), logs the guild join it would have made,
 //! and sends the real `user/discord.connected` to the dev server.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -69,10 +70,18 @@ struct Starter {
 /// Starts the flow: verify who is asking, set the sealed state cookie, redirect to Discord.
 pub async fn start_discord_login(
     State(app): State<AppState>,
-    Query(query): Query<StartQuery>,
+    query: Result<Query<StartQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     let auth = &app.auth;
+    // A query that does not parse (a repeated `t`) is a broken link: the browser gets the
+    // page for that, not axum's plain-text rejection.
+    let Ok(Query(query)) = query else {
+        let page = Page::Error {
+            problem: Problem::InvalidLink,
+        };
+        return no_store(page.respond(&auth.links));
+    };
     let now = Utc::now();
     let starter = match &query.t {
         Some(token) => start_from_link(auth, token, now).await,
@@ -88,10 +97,16 @@ pub async fn start_discord_login(
 /// `user/discord.connected`, clear the cookie, render the result.
 pub async fn complete_discord_login(
     State(app): State<AppState>,
-    Query(query): Query<CallbackQuery>,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let page = complete(&app, query, &headers, Utc::now()).await;
+    // A query that does not parse (repeated `code` or `state`) cannot be verified.
+    let page = match query {
+        Ok(Query(query)) => complete(&app, query, &headers, Utc::now()).await,
+        Err(_) => Page::Error {
+            problem: Problem::VerificationFailed,
+        },
+    };
     let mut response = no_store(page.respond(&app.auth.links));
     if let Ok(value) = HeaderValue::from_str(&clear_cookie(app.auth.secure_cookies)) {
         response.headers_mut().append(SET_COOKIE, value);

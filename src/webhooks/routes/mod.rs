@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -232,6 +234,29 @@ impl IntoResponse for WebhookReply {
             ),
         };
         (status, Json(body)).into_response()
+    }
+}
+
+/// A webhook request's raw body. Reading it can fail (over the route's size cap, or a
+/// broken upload); the failure is a JSON client error like every other rejection, where
+/// axum's own `Bytes` rejection would answer in plain text.
+#[derive(Debug)]
+pub struct WebhookBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for WebhookBody {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(WebhookBody(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(
+                AppError::client(rejection.status(), VerifyError::BodyTooLarge.to_string()),
+            ),
+            Err(rejection) => Err(AppError::client(
+                rejection.status(),
+                "the webhook body could not be read",
+            )),
+        }
     }
 }
 

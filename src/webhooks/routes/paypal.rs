@@ -7,12 +7,13 @@
 //! PayPal call per capture (the token is cached); when it fails the route answers 503 and
 //! PayPal retries the delivery (up to 25 times over 3 days), so nothing is lost.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use huckleberry_functions::events::PurchaseMentorship;
 
-use super::{WebhookReply, deliver, ignored, malformed, mounted, rejected, unmappable};
+use super::{
+    WebhookBody, WebhookReply, deliver, ignored, malformed, mounted, rejected, unmappable,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::webhooks::MapError;
@@ -26,7 +27,7 @@ const PROVIDER: &str = "paypal";
 pub async fn receive_paypal_event(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    WebhookBody(body): WebhookBody,
 ) -> Result<WebhookReply, AppError> {
     let hooks = &state.webhooks;
     let paypal = match mounted(&hooks.paypal) {

@@ -1,12 +1,13 @@
 //! `POST /api/stripe/webhook`: a verified Checkout Session payment becomes
 //! `purchase/mentorship` (DESIGN §5, integrations.md §1).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use huckleberry_functions::events::PurchaseMentorship;
 
-use super::{WebhookReply, deliver, ignored, malformed, mounted, rejected, unmappable};
+use super::{
+    WebhookBody, WebhookReply, deliver, ignored, malformed, mounted, rejected, unmappable,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::webhooks::stripe::{StripeEvent, StripeOutcome, purchase_from_event};
@@ -18,7 +19,7 @@ const PROVIDER: &str = "stripe";
 pub async fn receive_stripe_event(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    WebhookBody(body): WebhookBody,
 ) -> Result<WebhookReply, AppError> {
     let hooks = &state.webhooks;
     let stripe = match mounted(&hooks.stripe) {

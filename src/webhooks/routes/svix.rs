@@ -2,14 +2,13 @@
 //! `clerk/<type>` / `resend/<type>` with the provider's `data` untouched (DESIGN §3, §5;
 //! integrations.md §4.4–4.5, §5.2–5.3, §6).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use huckleberry_functions::events::EventId;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{WebhookReply, deliver, ignored, malformed, mounted, rejected};
+use super::{WebhookBody, WebhookReply, deliver, ignored, malformed, mounted, rejected};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::webhooks::config::{Mount, SvixConfig};
@@ -19,7 +18,7 @@ use crate::webhooks::svix::event_name;
 pub async fn receive_clerk_event(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    WebhookBody(body): WebhookBody,
 ) -> Result<WebhookReply, AppError> {
     let route = SvixRoute {
         provider: "clerk",
@@ -34,7 +33,7 @@ pub async fn receive_clerk_event(
 pub async fn receive_resend_event(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    WebhookBody(body): WebhookBody,
 ) -> Result<WebhookReply, AppError> {
     let route = SvixRoute {
         provider: "resend",

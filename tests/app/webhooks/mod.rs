@@ -165,7 +165,7 @@ impl WebhookApp {
 
 /// Serves the test signer's certificate at [`PAYPAL_CERT_URL`], and nothing else (any other
 /// allow-listed URL fails like an unreachable PayPal).
-struct TestSignerCertificates;
+pub(crate) struct TestSignerCertificates;
 
 impl CertificateSource for TestSignerCertificates {
     async fn certificate_pem(
