@@ -1,0 +1,182 @@
+//! `POST`: call requests, the trust probe and large run state (protocol §7).
+
+use super::*;
+
+impl Endpoint {
+    pub(super) async fn call(
+        &self,
+        headers: &HeaderMap,
+        query: &Query,
+        body: Bytes,
+    ) -> Response<Vec<u8>> {
+        let auth = self.authenticate(headers, &body);
+        let key = match auth {
+            Auth::Invalid(error) => {
+                tracing::warn!(%error, "call request with an invalid signature refused");
+                return unauthorized();
+            }
+            Auth::Valid(key) => Some(key),
+            Auth::Unsigned => None,
+        };
+        if let Some(probe) = query.probe.as_deref() {
+            let res = if probe == "trust" {
+                json_response(StatusCode::OK, b"{}".to_vec())
+            } else {
+                message_response(StatusCode::BAD_REQUEST, "unknown probe")
+            };
+            return self.sign(res, key);
+        }
+        let res = self.execute(query, &body).await;
+        self.sign(res, key)
+    }
+
+    async fn execute(&self, query: &Query, body: &[u8]) -> Response<Vec<u8>> {
+        let Some(fn_id) = query.fn_id.as_deref() else {
+            return call_error(
+                StatusCode::BAD_REQUEST,
+                "the fnId query parameter is missing",
+                true,
+            );
+        };
+        let Some(entry) = self.inner.by_id.get(fn_id).map(|&i| &self.inner.entries[i]) else {
+            // Protocol §7.1: an unknown function is a 500, so a deploy in progress can recover.
+            return call_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("function \"{fn_id}\" is not served by this app"),
+                false,
+            );
+        };
+        let mut request: CallRequest = match serde_json::from_slice(body) {
+            Ok(request) => request,
+            Err(error) => {
+                return call_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("malformed call request: {error}"),
+                    true,
+                );
+            }
+        };
+        if request.use_api || request.ctx.use_api {
+            if let Err(error) = self.load_run_state(&mut request).await {
+                tracing::error!(%error, run_id = %request.ctx.run_id, "fetching run state failed");
+                return call_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the run's state could not be fetched from the Inngest API",
+                    false,
+                );
+            }
+        }
+        let events = std::mem::take(&mut request.events);
+        let event = match request.event.take() {
+            Some(event) if event.get() != "null" => event,
+            // Only with `use_api`, or an executor that sends no `event`: use the first.
+            _ => match events.first() {
+                Some(event) => event.clone(),
+                None => {
+                    return call_error(
+                        StatusCode::BAD_REQUEST,
+                        "the call request has no event",
+                        true,
+                    );
+                }
+            },
+        };
+        let max_attempts = request
+            .ctx
+            .max_attempts
+            .unwrap_or_else(|| entry.opts.max_attempts());
+        let mode = match query.step_id.as_deref() {
+            None | Some("step") => StepMode::Discovery {
+                immediate: !request.ctx.disable_immediate_execution,
+            },
+            Some(target) => StepMode::Target(target.to_owned()),
+        };
+        let run = RunContext {
+            run_id: request.ctx.run_id.clone(),
+            attempt: request.ctx.attempt,
+            max_attempts,
+            function_id: entry.composite_id.clone(),
+        };
+        let input = RawInput {
+            event: &event,
+            events,
+            run,
+        };
+        let state = RunState::new(
+            std::mem::take(&mut request.steps),
+            mode,
+            request.ctx.attempt,
+            max_attempts,
+        );
+        let step = Step::new(
+            Arc::clone(&self.inner.app_id),
+            self.inner.client.clone(),
+            self.now(),
+            state,
+        );
+        let response = match entry.handler.start(input, step.clone()) {
+            Ok(future) => drive(future, step).await,
+            Err(error) => error_response(&error),
+        };
+        log_response(&entry.composite_id, &request.ctx.run_id, &response);
+        response.into_http()
+    }
+
+    async fn load_run_state(
+        &self,
+        request: &mut CallRequest,
+    ) -> Result<(), crate::client::ApiError> {
+        let client = &self.inner.client;
+        let run_id = request.ctx.run_id.clone();
+        // Sequential: this path is rare (runs over 4 MiB), and it keeps the SDK off tokio's
+        // macros feature.
+        let events = client.fetch_run_events(&run_id).await?;
+        let steps = client.fetch_run_steps(&run_id).await?;
+        request.event = events.first().cloned();
+        request.events = events;
+        request.steps = steps.into();
+        Ok(())
+    }
+}
+
+fn error_response(error: &Error) -> CallResponse {
+    CallResponse::Error {
+        body: error.to_body(),
+        retriable: error.is_retriable(),
+        retry_after: None,
+    }
+}
+
+fn call_error(status: StatusCode, message: &str, no_retry: bool) -> Response<Vec<u8>> {
+    let body = ErrorBody {
+        name: "Error".into(),
+        message: message.to_owned(),
+        stack: None,
+    };
+    let mut res = json_response(status, to_json(&body));
+    let value = if no_retry { "true" } else { "false" };
+    res.headers_mut()
+        .insert(headers::NO_RETRY, HeaderValue::from_static(value));
+    res
+}
+
+fn log_response(function_id: &str, run_id: &str, response: &CallResponse) {
+    match response {
+        CallResponse::Complete(_) => {
+            tracing::debug!(function = %function_id, %run_id, "function completed");
+        }
+        CallResponse::Ops { ops, .. } => {
+            for op in ops {
+                tracing::debug!(function = %function_id, %run_id, step = %op.name, op = ?op.op, "step reported");
+            }
+        }
+        CallResponse::Error {
+            body, retriable, ..
+        } => {
+            tracing::warn!(function = %function_id, %run_id, error = %body.message, retriable, "function failed");
+        }
+        CallResponse::StepNotFound { requested, .. } => {
+            tracing::warn!(function = %function_id, %run_id, step = %requested, "targeted step not found");
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The serve endpoint over plain `http` types: `GET` introspection (protocol §5), `PUT` sync
+//! (§6), `POST` execution (§7). Framework adapters only move bytes in and out of
+//! [`Endpoint::handle`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use url::Url;
+
+use crate::client::Client;
+use crate::config::Mode;
+use crate::core::config::{FunctionConfig, FunctionOpts, composite_id};
+use crate::core::response::{
+    CallResponse, SDK_LANGUAGE, SDK_VERSION, headers, json_response, message_response, to_json,
+    unauthorized,
+};
+use crate::core::signature::{self, SignatureError, SigningKey, event_key_hash};
+use crate::core::sync::{
+    AuthenticatedIntrospection, CAPABILITIES, Extra, InBandRequest, InBandResponse, Introspection,
+    RegisterRequest, SCHEMA_VERSION, SyncResult,
+};
+use crate::core::wire::{CallRequest, ErrorBody};
+use crate::engine::drive;
+use crate::error::Error;
+use crate::function::{ErasedHandler, Function, RawInput, RunContext};
+use crate::step::{Mode as StepMode, RunState, Step};
+
+mod call;
+mod introspect;
+mod sync;
+/// Default cap on request bodies: the executor sends up to 4 MiB of state inline and
+/// switches to `use_api` above that (protocol §7.5, §7.10); the margin covers encoding.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The time source for signature freshness and `sleep_until`; tests pass a fake clock.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Serves an app's functions to Inngest. Cheap to clone.
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    app_id: Arc<str>,
+    app_version: Option<String>,
+    framework: Option<&'static str>,
+    client: Client,
+    clock: Arc<dyn Clock>,
+    max_body_bytes: usize,
+    /// Registry in declaration order (sync lists them in this order).
+    entries: Vec<Entry>,
+    /// Composite id and bare id → index in `entries`.
+    by_id: HashMap<String, usize>,
+}
+
+struct Entry {
+    opts: FunctionOpts,
+    composite_id: String,
+    handler: Arc<dyn ErasedHandler>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("app_id", &self.inner.app_id)
+            .field("functions", &self.function_ids())
+            .field("mode", &self.inner.client.config().mode())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Endpoint`].
+pub struct EndpointBuilder {
+    app_id: String,
+    app_version: Option<String>,
+    framework: Option<&'static str>,
+    client: Client,
+    clock: Arc<dyn Clock>,
+    max_body_bytes: usize,
+    functions: Vec<Function>,
+}
+
+impl fmt::Debug for EndpointBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointBuilder")
+            .field("app_id", &self.app_id)
+            .field("functions", &self.functions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an endpoint could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The app id is empty (the server rejects it).
+    #[error("the app id must not be empty")]
+    EmptyAppId,
+    /// Two functions share an id.
+    #[error("two functions have the id \"{0}\"")]
+    DuplicateFunction(String),
+    /// A function id is empty.
+    #[error("a function id must not be empty")]
+    EmptyFunctionId,
+}
+
+/// Why an out-of-band registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The app URL is not an absolute http(s) URL.
+    #[error("the app URL is not an absolute http(s) URL")]
+    InvalidUrl,
+    /// The API refused or could not be reached.
+    #[error(transparent)]
+    Api(#[from] crate::client::ApiError),
+}
+
+impl EndpointBuilder {
+    /// Registers a function.
+    pub fn function(mut self, function: Function) -> Self {
+        self.functions.push(function);
+        self
+    }
+
+    /// Sets the app version reported at sync.
+    pub fn app_version(mut self, version: impl Into<String>) -> Self {
+        self.app_version = Some(version.into());
+        self
+    }
+
+    /// Sets the framework name reported at sync and introspection (adapters set it).
+    pub fn framework(mut self, framework: &'static str) -> Self {
+        self.framework = Some(framework);
+        self
+    }
+
+    /// Sets the clock (tests use a fake one).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the request body cap (default [`DEFAULT_MAX_BODY_BYTES`]).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Builds the endpoint, checking ids.
+    pub fn build(self) -> Result<Endpoint, BuildError> {
+        if self.app_id.trim().is_empty() {
+            return Err(BuildError::EmptyAppId);
+        }
+        let mut entries = Vec::new();
+        let mut by_id = HashMap::new();
+        for function in self.functions {
+            for (opts, handler) in function.into_entries(&self.app_id) {
+                if opts.id().is_empty() {
+                    return Err(BuildError::EmptyFunctionId);
+                }
+                let composite_id = composite_id(&self.app_id, opts.id());
+                if by_id.contains_key(&composite_id) {
+                    return Err(BuildError::DuplicateFunction(opts.id().to_owned()));
+                }
+                by_id.insert(composite_id.clone(), entries.len());
+                by_id.entry(opts.id().to_owned()).or_insert(entries.len());
+                entries.push(Entry {
+                    opts,
+                    composite_id,
+                    handler,
+                });
+            }
+        }
+        Ok(Endpoint {
+            inner: Arc::new(Inner {
+                app_id: self.app_id.into(),
+                app_version: self.app_version,
+                framework: self.framework,
+                client: self.client,
+                clock: self.clock,
+                max_body_bytes: self.max_body_bytes,
+                entries,
+                by_id,
+            }),
+        })
+    }
+}
+
+/// The outcome of checking `X-Inngest-Signature`.
+enum Auth<'a> {
+    /// No signature and none required (dev mode).
+    Unsigned,
+    /// Valid, with the key that matched (it signs the response).
+    Valid(&'a SigningKey),
+    /// Missing where required, or invalid.
+    Invalid(SignatureError),
+}
+
+impl Endpoint {
+    /// Starts building the endpoint of app `app_id`, talking to Inngest through `client`.
+    pub fn builder(app_id: impl Into<String>, client: Client) -> EndpointBuilder {
+        EndpointBuilder {
+            app_id: app_id.into(),
+            app_version: None,
+            framework: None,
+            client,
+            clock: Arc::new(SystemClock),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            functions: Vec::new(),
+        }
+    }
+
+    /// The app id.
+    pub fn app_id(&self) -> &str {
+        &self.inner.app_id
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The request body cap adapters must enforce.
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.max_body_bytes
+    }
+
+    /// Composite ids of the registered functions, failure handlers included.
+    pub fn function_ids(&self) -> Vec<&str> {
+        self.inner
+            .entries
+            .iter()
+            .map(|e| e.composite_id.as_str())
+            .collect()
+    }
+
+    /// Handles one request to the serve path.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Vec<u8>> {
+        let (parts, body) = request.into_parts();
+        if body.len() > self.inner.max_body_bytes {
+            return message_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        }
+        if self.inner.client.config().mode() == Mode::Cloud
+            && self.inner.client.config().signing_key().is_none()
+        {
+            // Protocol §2.2: without a key nothing can be verified, so nothing is served.
+            tracing::error!("in cloud mode but no signing key is configured (INNGEST_SIGNING_KEY)");
+            return message_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the app has no signing key configured",
+            );
+        }
+        let query = Query::parse(parts.uri.query());
+        match parts.method {
+            Method::GET => self.introspect(&parts.headers),
+            Method::PUT => self.sync(&parts, &query, &body).await,
+            Method::POST => self.call(&parts.headers, &query, body).await,
+            _ => {
+                let mut res =
+                    message_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+                res.headers_mut().insert(
+                    http::header::ALLOW,
+                    HeaderValue::from_static("GET, PUT, POST"),
+                );
+                res
+            }
+        }
+    }
+
+    /// Registers the functions with Inngest out-of-band (protocol §6.2), announcing
+    /// `app_url` (after the serve origin/path overrides). Apps call this at start-up in
+    /// production.
+    pub async fn register(&self, app_url: &str) -> Result<bool, SyncError> {
+        let url = self.advertised_url(Url::parse(app_url).map_err(|_| SyncError::InvalidUrl)?)?;
+        let body = to_json(&RegisterRequest::new(
+            url.to_string(),
+            &self.inner.app_id,
+            self.inner.app_version.as_deref(),
+            self.inner.framework,
+            self.function_configs(&url),
+        ));
+        Ok(self.inner.client.register(body, None, None).await?.modified)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// Checks the request signature. In cloud mode it is required; in dev mode it is
+    /// checked only when present and a key is configured (protocol §2.2).
+    fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Auth<'_> {
+        let config = self.inner.client.config();
+        let header = headers
+            .get(headers::SIGNATURE)
+            .map(|v| v.to_str().unwrap_or(""));
+        let no_keys = config.signing_key().is_none() && config.signing_key_fallback().is_none();
+        if config.mode() == Mode::Dev && (header.is_none() || no_keys) {
+            return Auth::Unsigned;
+        }
+        let keys = config.signing_keys();
+        match signature::verify(header, body, self.now().timestamp(), &keys) {
+            Ok(index) => Auth::Valid(keys[index]),
+            Err(error) => Auth::Invalid(error),
+        }
+    }
+
+    /// Adds `X-Inngest-Signature` over the exact response bytes (protocol §3.2).
+    fn sign(&self, mut res: Response<Vec<u8>>, key: Option<&SigningKey>) -> Response<Vec<u8>> {
+        if let Some(key) = key {
+            let value = key.sign(res.body(), self.now().timestamp());
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                res.headers_mut().insert(headers::SIGNATURE, value);
+            }
+        }
+        res
+    }
+}
+
+/// The query parameters the protocol uses, percent-decoded (the step URL form-encodes the
+/// composite id, so an id with spaces or `/` arrives encoded).
+#[derive(Default)]
+struct Query {
+    fn_id: Option<String>,
+    step_id: Option<String>,
+    probe: Option<String>,
+    deploy_id: Option<String>,
+}
+
+impl Query {
+    fn parse(query: Option<&str>) -> Self {
+        let mut q = Query::default();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let slot = match &*key {
+                "fnId" => &mut q.fn_id,
+                "stepId" => &mut q.step_id,
+                "probe" => &mut q.probe,
+                "deployId" => &mut q.deploy_id,
+                _ => continue,
+            };
+            *slot = Some(value.into_owned());
+        }
+        q
+    }
+}
