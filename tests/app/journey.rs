@@ -26,7 +26,7 @@ fn buyer(metadata: Value) -> Value {
 }
 
 /// The first `http…/api/auth/discord?t=…` link in a text.
-fn connect_link(text: &str) -> String {
+pub(crate) fn connect_link(text: &str) -> String {
     let start = text.find("http").expect("a link in the email");
     let link: String = text[start..]
         .chars()
@@ -34,6 +34,42 @@ fn connect_link(text: &str) -> String {
         .collect();
     assert!(link.contains("/api/auth/discord?t="), "{link}");
     link
+}
+
+/// A browser following an emailed connect link: our start route (which sets the state
+/// cookie and redirects to Discord), the Discord stand-in's consent (which redirects back),
+/// then our callback with the cookie. Returns the result page's status and HTML.
+pub(crate) async fn follow_connect_link(link: &str) -> (u16, String) {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let start = browser.get(link).send().await.expect("start");
+    assert!(start.status().is_redirection(), "{}", start.status());
+    let header = |response: &reqwest::Response, name: &str| {
+        response.headers()[name]
+            .to_str()
+            .expect("ascii header")
+            .to_owned()
+    };
+    let cookie = header(&start, "set-cookie")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_owned();
+    let consent = browser
+        .get(header(&start, "location"))
+        .send()
+        .await
+        .expect("consent");
+    let page = browser
+        .get(header(&consent, "location"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("callback");
+    let status = page.status().as_u16();
+    (status, page.text().await.expect("page"))
 }
 
 #[tokio::test]
@@ -117,36 +153,8 @@ async fn a_paid_checkout_ends_with_dashboard_access_and_the_discord_role() {
     let link = connect_link(email["text"].as_str().expect("plain-text body"));
 
     // 3. They click it: our start route sends them to Discord, Discord sends them back.
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let start = browser.get(&link).send().await.expect("start");
-    assert!(start.status().is_redirection(), "{}", start.status());
-    let cookie = start.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_owned();
-    let to_discord = start.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
-    let consent = browser.get(&to_discord).send().await.expect("consent");
-    let back = consent.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
-    let page = browser
-        .get(&back)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.expect("page");
+    let (status, html) = follow_connect_link(&link).await;
+    assert_eq!(status, 200);
     assert!(
         html.contains("connected") || html.contains("Connected"),
         "{html}"

@@ -23,6 +23,7 @@ use inngest_sdk::SigningKey;
 use inngest_sdk::testing::{FakeExecutor, RunStatus};
 use serde_json::{Value, json};
 
+use crate::journey::{connect_link, follow_connect_link};
 use crate::secrets::{SIGNING_KEY, STRIPE_SECRET, production_env};
 use crate::stand_in::{DISCORD_USER, StandIn, clerk_user};
 
@@ -374,15 +375,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The first `http…/api/auth/discord?t=…` link in a text.
-fn connect_link(text: &str) -> String {
-    let start = text.find("http").expect("a link in the email");
-    text[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '<')
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_while_the_run_waits_lets_the_fake_executor_finish_on_the_new_process() {
     let inngest = FakeExecutor::start().await;
@@ -471,31 +463,8 @@ async fn a_restart_while_the_run_waits_lets_the_fake_executor_finish_on_the_new_
     // The buyer follows the link the first process emailed; the second one serves it.
     let email = vendors.requests_to(Method::POST, "/resend/emails")[0].json();
     let link = connect_link(email["text"].as_str().expect("plain text"));
-    let start = http.get(&link).send().await.expect("start");
-    assert!(start.status().is_redirection(), "{}", start.status());
-    let cookie = start.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_owned();
-    let to_discord = start.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
-    let consent = http.get(&to_discord).send().await.expect("consent");
-    let back = consent.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
-    let page = http
-        .get(&back)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(page.status(), 200);
+    let (status, _page) = follow_connect_link(&link).await;
+    assert_eq!(status, 200);
 
     // The fake executor resumes the run against the new process, which finishes it.
     inngest.run_until_idle().await;
