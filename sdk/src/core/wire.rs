@@ -101,6 +101,11 @@ impl Memo {
         parse_step_hash(hash).and_then(|digest| self.values.get(&digest).map(|v| &**v))
     }
 
+    /// Every memoized value, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = &RawValue> {
+        self.values.values().map(|value| &**value)
+    }
+
     /// Removes and returns the memoized value of the step with this digest.
     pub fn take(&mut self, digest: &StepDigest) -> Option<Box<RawValue>> {
         self.values.remove(digest)
