@@ -210,3 +210,97 @@ async fn simulate_stripe_sends_a_purchase_the_running_binary_accepts() {
     assert_eq!(purchases.len(), 1);
     assert_eq!(purchases[0].data()["mentorship"], "one_on_one");
 }
+
+/// The README's "see it work", against the real binary with no vendor credentials: a
+/// simulated purchase starts onboarding, the dry-run mailer logs the link, following it
+/// connects a dry-run Discord account, and the run completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_dry_run_mode_a_simulated_purchase_is_onboarded_through_the_logged_link() {
+    let inngest = inngest_sdk::testing::FakeExecutor::start().await;
+    let base = inngest.url().to_string();
+    let secret = "whsec_local_development_only";
+    let vars = [
+        ("INNGEST_DEV", "1"),
+        ("INNGEST_BASE_URL", base.as_str()),
+        ("STRIPE_WEBHOOK_SECRETS", secret),
+        ("MENTORSHIP_CATALOG", "price_1QxOneOnOne2026=one_on_one"),
+    ];
+    let app = tokio::task::block_in_place(|| start(&vars));
+    inngest
+        .serve_url(&format!("http://{}/api/inngest", app.address))
+        .await
+        .expect("the fake executor syncs the binary");
+
+    let simulated = tokio::process::Command::new(BIN)
+        .args([
+            "simulate",
+            "stripe",
+            "--url",
+            &format!("http://{}", app.address),
+        ])
+        .env_clear()
+        .env("STRIPE_WEBHOOK_SECRETS", secret)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .expect("simulate runs");
+    assert!(simulated.status.success());
+    inngest.run_until_idle().await;
+    let runs = inngest.runs_of("huckleberry-onboarding-flow");
+    assert_eq!(runs.len(), 1);
+
+    // The connection email went to the log, with its link.
+    let link = tokio::task::block_in_place(|| {
+        loop {
+            let line = app
+                .logs
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the dry-run mailer logs the email");
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if json["message"] == "would have sent this email" {
+                let text = json["text"].as_str().expect("the email's text").to_owned();
+                break crate::journey::connect_link(&text);
+            }
+        }
+    });
+
+    // Following it: the dry-run Discord sends the browser straight back to the callback.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let start = browser.get(&link).send().await.expect("start");
+    assert!(start.status().is_redirection(), "{}", start.status());
+    let cookie = start.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_owned();
+    let callback = start.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let page = browser
+        .get(&callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(page.status(), 200);
+
+    inngest.run_until_idle().await;
+    let run = inngest.run(&runs[0].id);
+    assert_eq!(
+        run.status,
+        inngest_sdk::testing::RunStatus::Completed,
+        "{run:?}"
+    );
+    assert_eq!(
+        inngest
+            .events_named("mentorship/onboarding.completed")
+            .len(),
+        1
+    );
+}
