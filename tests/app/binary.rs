@@ -172,21 +172,26 @@ fn sigterm_lets_an_in_flight_request_finish() {
     assert!(exit.success(), "graceful exit, got {exit:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simulate_stripe_sends_a_purchase_the_running_binary_accepts() {
-    let inngest = inngest_sdk::testing::FakeExecutor::start().await;
+/// The Stripe secret compose uses in development.
+const DEV_STRIPE_SECRET: &str = "whsec_local_development_only";
+
+/// The binary in development mode with no vendor credentials, Stripe configured with the
+/// development secret, and `inngest` as its Inngest. Call from a multi-thread runtime:
+/// `start` blocks until the binary logs its address while the fake executor keeps serving.
+fn start_dry_run_with_stripe(inngest: &inngest_sdk::testing::FakeExecutor) -> Running {
     let base = inngest.url().to_string();
-    let secret = "whsec_local_development_only";
     let vars = [
         ("INNGEST_DEV", "1"),
         ("INNGEST_BASE_URL", base.as_str()),
-        ("STRIPE_WEBHOOK_SECRETS", secret),
+        ("STRIPE_WEBHOOK_SECRETS", DEV_STRIPE_SECRET),
         ("MENTORSHIP_CATALOG", "price_1QxOneOnOne2026=one_on_one"),
     ];
-    // `start` blocks until the binary logs its address; the fake executor keeps serving on
-    // this runtime meanwhile.
-    let app = tokio::task::block_in_place(|| start(&vars));
-    let output = tokio::process::Command::new(BIN)
+    tokio::task::block_in_place(|| start(&vars))
+}
+
+/// `huckleberry simulate stripe` against `app`, as a newcomer runs it.
+async fn simulate_stripe(app: &Running) -> std::process::Output {
+    tokio::process::Command::new(BIN)
         .args([
             "simulate",
             "stripe",
@@ -194,11 +199,18 @@ async fn simulate_stripe_sends_a_purchase_the_running_binary_accepts() {
             &format!("http://{}", app.address),
         ])
         .env_clear()
-        .env("STRIPE_WEBHOOK_SECRETS", secret)
+        .env("STRIPE_WEBHOOK_SECRETS", DEV_STRIPE_SECRET)
         .current_dir(std::env::temp_dir())
         .output()
         .await
-        .expect("simulate runs");
+        .expect("simulate runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_stripe_sends_a_purchase_the_running_binary_accepts() {
+    let inngest = inngest_sdk::testing::FakeExecutor::start().await;
+    let app = start_dry_run_with_stripe(&inngest);
+    let output = simulate_stripe(&app).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -217,33 +229,12 @@ async fn simulate_stripe_sends_a_purchase_the_running_binary_accepts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_dry_run_mode_a_simulated_purchase_is_onboarded_through_the_logged_link() {
     let inngest = inngest_sdk::testing::FakeExecutor::start().await;
-    let base = inngest.url().to_string();
-    let secret = "whsec_local_development_only";
-    let vars = [
-        ("INNGEST_DEV", "1"),
-        ("INNGEST_BASE_URL", base.as_str()),
-        ("STRIPE_WEBHOOK_SECRETS", secret),
-        ("MENTORSHIP_CATALOG", "price_1QxOneOnOne2026=one_on_one"),
-    ];
-    let app = tokio::task::block_in_place(|| start(&vars));
+    let app = start_dry_run_with_stripe(&inngest);
     inngest
         .serve_url(&format!("http://{}/api/inngest", app.address))
         .await
         .expect("the fake executor syncs the binary");
-
-    let simulated = tokio::process::Command::new(BIN)
-        .args([
-            "simulate",
-            "stripe",
-            "--url",
-            &format!("http://{}", app.address),
-        ])
-        .env_clear()
-        .env("STRIPE_WEBHOOK_SECRETS", secret)
-        .current_dir(std::env::temp_dir())
-        .output()
-        .await
-        .expect("simulate runs");
+    let simulated = simulate_stripe(&app).await;
     assert!(simulated.status.success());
     inngest.run_until_idle().await;
     let runs = inngest.runs_of("huckleberry-onboarding-flow");
