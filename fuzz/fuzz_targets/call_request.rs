@@ -41,7 +41,7 @@ static APP: LazyLock<App> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(request) = serde_json::from_slice::<CallRequest>(data) {
+    if let Ok(request) = CallRequest::from_slice(data) {
         for memo in request.steps.values() {
             let _ = RunMemo::classify(memo);
         }

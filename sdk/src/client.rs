@@ -1,7 +1,6 @@
 //! The client: sends events (protocol §8.2) and calls the Inngest API with the signing key's
 //! bearer token (§3.3): function registration (§6.2) and run state of large runs (§7.10).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::config::{Config, Mode};
 use crate::core::response::{SDK_HEADER_VALUE, headers};
+use crate::core::wire::{Memo, RawJson};
 use crate::event::Event;
 
 /// Event key the dev server accepts when none is configured (it checks no keys).
@@ -208,33 +208,34 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(ApiError::Body)
     }
 
-    /// `GET {api}/v0/runs/{run_id}/batch`: the run's events (protocol §7.10).
-    pub(crate) async fn fetch_run_events(
-        &self,
-        run_id: &str,
-    ) -> Result<Vec<Box<RawValue>>, ApiError> {
-        self.fetch_run_part(run_id, "batch").await
+    /// `GET {api}/v0/runs/{run_id}/batch`: the run's events, as a JSON array (protocol
+    /// §7.10).
+    pub(crate) async fn fetch_run_events(&self, run_id: &str) -> Result<RawJson, ApiError> {
+        let events = RawJson::parse(self.fetch_run_part(run_id, "batch").await?)
+            .map_err(ApiError::Body)?;
+        if !events.get().starts_with('[') {
+            return Err(ApiError::Body(serde::de::Error::custom(
+                "the run's events are not an array",
+            )));
+        }
+        Ok(events)
     }
 
     /// `GET {api}/v0/runs/{run_id}/actions`: the run's memoized steps (protocol §7.10).
-    pub(crate) async fn fetch_run_steps(
-        &self,
-        run_id: &str,
-    ) -> Result<HashMap<String, Box<RawValue>>, ApiError> {
-        self.fetch_run_part(run_id, "actions").await
+    pub(crate) async fn fetch_run_steps(&self, run_id: &str) -> Result<Memo, ApiError> {
+        Memo::parse(self.fetch_run_part(run_id, "actions").await?).map_err(ApiError::Body)
     }
 
-    async fn fetch_run_part<T: serde::de::DeserializeOwned>(
-        &self,
-        run_id: &str,
-        part: &str,
-    ) -> Result<T, ApiError> {
+    /// The body of a run-state response, as text.
+    async fn fetch_run_part(&self, run_id: &str, part: &str) -> Result<Arc<str>, ApiError> {
         let url = self.api_url(&["v0", "runs", run_id, part]);
         let res = self
             .api_call(|bearer| with_bearer(self.request(reqwest::Method::GET, url.clone()), bearer))
             .await?;
         let bytes = res.bytes().await.map_err(ApiError::Transport)?;
-        serde_json::from_slice(&bytes).map_err(ApiError::Body)
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| ApiError::Body(serde::de::Error::custom(e)))?;
+        Ok(Arc::from(text))
     }
 
     /// Calls the API with the primary key's bearer, and once more with the fallback key's

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::core::config::{FUNCTION_FAILED_EVENT, FunctionOpts, Trigger, composite_id};
+use crate::core::wire::RawJson;
 use crate::error::Error;
 use crate::event::{Event, FunctionFailed};
 use crate::step::Step;
@@ -26,16 +27,25 @@ pub struct Input<T> {
     pub run: RunContext,
     /// Every event of the run as sent; decoded only by [`Input::events`], because most
     /// functions are not batched and decoding them again on every call is wasted work.
-    raw_events: Vec<Box<RawValue>>,
+    raw_events: RawEvents,
+}
+
+/// The events of a run as the request carried them.
+#[derive(Debug, Clone)]
+enum RawEvents {
+    /// The request's `events` array (a batch, or the trigger alone).
+    Batch(RawJson),
+    /// No `events` array, or an empty one: the trigger is the only event.
+    Trigger(RawJson),
 }
 
 impl<T: DeserializeOwned> Input<T> {
     /// Every event of the run: one, or a batch (`batchEvents`), decoded into `T`.
     pub fn events(&self) -> Result<Vec<Event<T>>, Error> {
-        self.raw_events
-            .iter()
-            .map(|raw| decode_event(raw))
-            .collect()
+        match &self.raw_events {
+            RawEvents::Batch(events) => decode_event(events.get()),
+            RawEvents::Trigger(event) => Ok(vec![decode_event(event.get())?]),
+        }
     }
 }
 
@@ -222,10 +232,11 @@ fn failure_opts(opts: &FunctionOpts, app_id: &str) -> FunctionOpts {
 pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Box<RawValue>, Error>> + Send>>;
 
 /// The raw input of one call, before decoding into the handler's types.
-pub(crate) struct RawInput<'a> {
-    pub(crate) event: &'a RawValue,
-    /// Every event of the run; may be empty when the executor sent only `event`.
-    pub(crate) events: Vec<Box<RawValue>>,
+pub(crate) struct RawInput {
+    pub(crate) event: RawJson,
+    /// Every event of the run as a JSON array; `None` (or empty) when the executor sent
+    /// only `event`.
+    pub(crate) events: Option<RawJson>,
     pub(crate) run: RunContext,
 }
 
@@ -233,7 +244,7 @@ pub(crate) struct RawInput<'a> {
 pub(crate) trait ErasedHandler: Send + Sync {
     /// Decodes the input and starts the handler. A payload that does not decode is a
     /// non-retriable error: retrying cannot change the event.
-    fn start(&self, input: RawInput<'_>, step: Step) -> Result<HandlerFuture, Error>;
+    fn start(&self, input: RawInput, step: Step) -> Result<HandlerFuture, Error>;
 }
 
 struct TypedHandler<H, T, R, Fut> {
@@ -248,12 +259,11 @@ where
     H: Fn(Input<T>, Step) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<R, Error>> + Send + 'static,
 {
-    fn start(&self, input: RawInput<'_>, step: Step) -> Result<HandlerFuture, Error> {
-        let event: Event<T> = decode_event(input.event)?;
-        let raw_events = if input.events.is_empty() {
-            vec![input.event.to_owned()]
-        } else {
-            input.events
+    fn start(&self, input: RawInput, step: Step) -> Result<HandlerFuture, Error> {
+        let event: Event<T> = decode_event(input.event.get())?;
+        let raw_events = match input.events {
+            Some(events) if !is_empty_array(events.get()) => RawEvents::Batch(events),
+            _ => RawEvents::Trigger(input.event),
         };
         let future = (self.handler)(
             Input {
@@ -274,8 +284,16 @@ where
     }
 }
 
-fn decode_event<T: DeserializeOwned>(raw: &RawValue) -> Result<Event<T>, Error> {
-    serde_json::from_str(raw.get()).map_err(|e| {
+/// Whether a JSON array's text is `[]` (whitespace allowed inside).
+fn is_empty_array(array: &str) -> bool {
+    array
+        .strip_prefix('[')
+        .is_some_and(|rest| rest.trim_start().starts_with(']'))
+}
+
+/// Decodes an event (or, with `E = Vec<Event<T>>`, a batch) from its JSON text.
+fn decode_event<E: DeserializeOwned>(raw: &str) -> Result<E, Error> {
+    serde_json::from_str(raw).map_err(|e| {
         Error::non_retriable(format!(
             "the event does not match the function's event type: {e}"
         ))

@@ -20,7 +20,7 @@ use crate::client::Client;
 use crate::core::hash::{StepIdCounter, push_step_hash};
 use crate::core::op::{InvokePayload, Op, OpCode, OpOpts, Userland};
 use crate::core::time::{format_duration, format_rfc3339};
-use crate::core::wire::{ErrorBody, Memo, RunMemo, is_null};
+use crate::core::wire::{ErrorBody, Memo, RawJson, RunMemo};
 use crate::error::{Error, Retry, RetryAt, StepError};
 use crate::event::Event;
 use crate::function::FunctionRef;
@@ -102,7 +102,7 @@ pub(crate) struct StepOutcome {
 
 enum Registration {
     /// A memoized value of a sleep, wait or invoke; the step decodes it.
-    Memoized(Box<RawValue>),
+    Memoized(RawJson),
     /// The memoized result of a `step.run`, classified once, when the step was reached.
     Ran(RanMemo),
     /// The step body runs now (the step is the target of this call).
@@ -114,56 +114,27 @@ enum Registration {
 /// A completed `step.run`'s memo (protocol §7.2), owned, so the step's future can decode
 /// it without parsing the memo again.
 enum RanMemo {
-    /// `{"data": …}`: the output is `raw[start..end]`.
-    Data {
-        raw: Box<RawValue>,
-        start: usize,
-        end: usize,
-    },
+    /// `{"data": …}`: the output, where it is in the request.
+    Data(RawJson),
     /// `{"error": …}`: the step failed for good.
     Error(ErrorBody),
 }
 
 impl RanMemo {
     /// Classifies a memoized run value; `None` when it is not a result (protocol §7.2).
-    fn classify(raw: Box<RawValue>) -> Option<RanMemo> {
-        let (range, copy) = match RunMemo::classify(&raw) {
-            RunMemo::Data(data) => {
-                // `data` borrows a slice of `raw`: keep its position instead of a copy. Were it
-                // ever not a slice of `raw`, it would be copied instead.
-                let text = data.get();
-                let range = (text.as_ptr() as usize)
-                    .checked_sub(raw.get().as_ptr() as usize)
-                    .map(|start| start..start + text.len())
-                    .filter(|range| {
-                        raw.get()
-                            .get(range.clone())
-                            .is_some_and(|s| std::ptr::eq(s, text))
-                    });
-                let copy = range.is_none().then(|| data.to_owned());
-                (range, copy)
-            }
-            RunMemo::Error(body) => return Some(RanMemo::Error(body)),
-            RunMemo::NotCompleted => return None,
-        };
-        match (range, copy) {
-            (Some(range), _) => Some(RanMemo::Data {
-                raw,
-                start: range.start,
-                end: range.end,
-            }),
-            (None, Some(data)) => Some(RanMemo::Data {
-                end: data.get().len(),
-                raw: data,
-                start: 0,
-            }),
-            (None, None) => None,
+    fn classify(raw: &RawJson) -> Option<RanMemo> {
+        match RunMemo::classify(raw.get()) {
+            // `data` is a slice of `raw` (serde_json borrows raw values from its input).
+            RunMemo::Data(data) => raw.narrow(data).map(RanMemo::Data),
+            RunMemo::Error(body) => Some(RanMemo::Error(body)),
+            RunMemo::NotCompleted => None,
         }
     }
 
     fn decode<T: DeserializeOwned>(self, user_id: &str) -> Result<T, StepError> {
         match self {
-            RanMemo::Data { raw, start, end } => serde_json::from_str(&raw.get()[start..end])
+            RanMemo::Data(data) => data
+                .decode()
                 .map_err(|e| StepError::decode(user_id, "the stored output", &e)),
             RanMemo::Error(body) => Err(StepError::failed(user_id, body)),
         }
@@ -265,7 +236,7 @@ impl Step {
         // nothing is allocated for a step that does not run.
         let plan = match registration {
             Registration::Ran(memo) => RunPlan::Done(memo.decode(id)),
-            Registration::Memoized(raw) => RunPlan::Done(decode_run_memo(id, &raw)),
+            Registration::Memoized(raw) => RunPlan::Done(decode_run_memo(id, raw.get())),
             Registration::Execute(hash) => RunPlan::Run {
                 hash,
                 park: false,
@@ -359,8 +330,9 @@ impl Step {
         let user_id = id.to_owned();
         async move {
             match registration {
-                Registration::Memoized(raw) if is_null(&raw) => Ok(None),
-                Registration::Memoized(raw) => serde_json::from_str(raw.get())
+                Registration::Memoized(raw) if raw.is_null() => Ok(None),
+                Registration::Memoized(raw) => raw
+                    .decode()
                     .map(Some)
                     .map_err(|e| StepError::decode(&user_id, "the received event", &e)),
                 // `Ran` is only produced for `step.run`.
@@ -434,7 +406,7 @@ impl Step {
             match kind {
                 Kind::Other => return (index, Registration::Memoized(raw)),
                 Kind::Run => {
-                    if let Some(memo) = RanMemo::classify(raw) {
+                    if let Some(memo) = RanMemo::classify(&raw) {
                         return (index, Registration::Ran(memo));
                     }
                 }
@@ -604,9 +576,9 @@ async fn resolve_or_park(registration: Option<Registration>) {
     }
 }
 
-fn decode_run_memo<T: DeserializeOwned>(user_id: &str, raw: &RawValue) -> Result<T, StepError> {
+fn decode_run_memo<T: DeserializeOwned>(user_id: &str, raw: &str) -> Result<T, StepError> {
     match RunMemo::classify(raw) {
-        RunMemo::Data(data) => serde_json::from_str(data.get())
+        RunMemo::Data(data) => serde_json::from_str(data)
             .map_err(|e| StepError::decode(user_id, "the stored output", &e)),
         RunMemo::Error(body) => Err(StepError::failed(user_id, body)),
         RunMemo::NotCompleted => Err(StepError::failed(
@@ -635,7 +607,7 @@ async fn invoke_result<Out: DeserializeOwned>(
 ) -> Result<Out, StepError> {
     let user_id = user_id?;
     match registration {
-        Some(Registration::Memoized(raw)) => decode_run_memo(&user_id, &raw),
+        Some(Registration::Memoized(raw)) => decode_run_memo(&user_id, raw.get()),
         _ => pending().await,
     }
 }
@@ -652,13 +624,13 @@ pub(crate) fn retry_after_value(at: RetryAt) -> String {
 mod tests {
     use super::*;
 
-    fn raw(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.to_owned()).expect("valid json")
+    fn raw(s: &str) -> RawJson {
+        RawJson::parse(s).expect("valid json")
     }
 
     #[test]
     fn a_memoized_run_output_decodes_from_its_place_in_the_memo() {
-        let memo = RanMemo::classify(raw(r#"{ "data" : {"first":"a b","second":true} }"#))
+        let memo = RanMemo::classify(&raw(r#"{ "data" : {"first":"a b","second":true} }"#))
             .expect("a result");
         let value: serde_json::Value = memo.decode("step").expect("decodes");
         assert_eq!(value, serde_json::json!({"first": "a b", "second": true}));
@@ -666,10 +638,10 @@ mod tests {
 
     #[test]
     fn a_memoized_run_error_decodes_to_a_step_error_and_input_is_not_a_result() {
-        let memo = RanMemo::classify(raw(r#"{"error":{"name":"Error","message":"broken"}}"#))
+        let memo = RanMemo::classify(&raw(r#"{"error":{"name":"Error","message":"broken"}}"#))
             .expect("a result");
         let error = memo.decode::<u64>("step").expect_err("a step error");
         assert!(error.to_string().contains("broken"), "{error}");
-        assert!(RanMemo::classify(raw(r#"{"input":[1]}"#)).is_none());
+        assert!(RanMemo::classify(&raw(r#"{"input":[1]}"#)).is_none());
     }
 }

@@ -36,6 +36,11 @@ pub fn step_digest(id: &str, suffix: Option<u32>) -> StepDigest {
 /// The SHA-1 digest of a hashed step id.
 pub type StepDigest = [u8; 20];
 
+/// A table keyed by step digests. Its hasher is foldhash, seeded per process: a digest is
+/// 20 bytes, and SipHash cost more than the lookups it serves (three table operations per
+/// replayed step); the per-process seed keeps the bucket of a digest unpredictable.
+pub type DigestMap<V> = HashMap<StepDigest, V, foldhash::fast::RandomState>;
+
 /// Parses a hashed step id (40 lowercase hex digits, as this SDK writes them) back into its
 /// digest; anything else is `None`, since it can never equal a hash this SDK computes.
 pub fn parse_step_hash(hash: &str) -> Option<StepDigest> {
@@ -96,7 +101,7 @@ pub struct StepIdCounter {
     /// Occurrences seen so far for each user id, keyed by the digest of the id (which the
     /// first occurrence needs anyway), so counting a step allocates nothing; the next
     /// repeat index equals this count.
-    seen: HashMap<StepDigest, u32>,
+    seen: DigestMap<u32>,
 }
 
 impl StepIdCounter {
@@ -104,7 +109,7 @@ impl StepIdCounter {
     /// that many steps never grows (and rehashes) the table.
     pub fn with_capacity(steps: usize) -> Self {
         StepIdCounter {
-            seen: HashMap::with_capacity(steps),
+            seen: DigestMap::with_capacity_and_hasher(steps, Default::default()),
         }
     }
 

@@ -1,91 +1,316 @@
 //! Wire types of call requests (protocol §7.1) and of memoized step values (§7.2).
 //!
-//! Event payloads and memoized values stay as raw JSON (`RawValue`) until a step or the
-//! handler asks for them with a concrete type: a request with a thousand memoized steps is
-//! parsed once, and each value is decoded once, straight into the type the user asked for.
+//! A call request is parsed once, from its text, without copying any part of it: the event,
+//! the batch and every memoized value stay where they are in the body (a [`RawJson`] is a
+//! shared pointer to the text and a range), and each is decoded only when a step or the
+//! handler asks for it, straight into the type the user asked for. The body is checked to
+//! be UTF-8 once, as a whole, so nothing checks a part of it again.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
-use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use super::hash::{StepDigest, parse_step_hash};
+use super::hash::{DigestMap, StepDigest, parse_step_hash};
+
+/// One JSON value inside a shared text (the body of a call request, or a run-state response
+/// from the API). Cloning or keeping one costs a reference count, never a copy.
+#[derive(Clone)]
+pub struct RawJson {
+    text: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl RawJson {
+    /// Checks that `text` is one JSON value (surrounding whitespace allowed) and wraps it.
+    pub fn parse(text: impl Into<Arc<str>>) -> Result<RawJson, serde_json::Error> {
+        let text = text.into();
+        let value: &RawValue = serde_json::from_str(&text)?;
+        let value = RawJson::within(&text, value.get());
+        value.ok_or_else(|| serde::de::Error::custom("a raw value outside its text"))
+    }
+
+    /// The value's JSON text.
+    pub fn get(&self) -> &str {
+        &self.text[self.start..self.end]
+    }
+
+    /// Decodes the value into `T`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.get())
+    }
+
+    /// Whether the value is JSON `null` (a finished sleep, a timed-out wait).
+    pub fn is_null(&self) -> bool {
+        self.get() == "null"
+    }
+
+    /// The part `part` of `text` as a raw value, or `None` when `part` is not a slice of
+    /// `text` (serde_json borrows raw values from the text it parses, so it always is).
+    pub(crate) fn within(text: &Arc<str>, part: &str) -> Option<RawJson> {
+        let start = (part.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+        let end = start.checked_add(part.len())?;
+        let found = text.get(start..end)?;
+        std::ptr::eq(found, part).then(|| RawJson {
+            text: Arc::clone(text),
+            start,
+            end,
+        })
+    }
+
+    /// The first element of this value, which must be a JSON array; `None` when it is
+    /// empty.
+    pub fn first_element(&self) -> Result<Option<RawJson>, serde_json::Error> {
+        /// Reads an array's first element and skips the rest.
+        struct First<'a>(Option<&'a RawValue>);
+        impl<'de> Deserialize<'de> for First<'de> {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct FirstVisitor;
+                impl<'de> Visitor<'de> for FirstVisitor {
+                    type Value = First<'de>;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("an array")
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> Result<First<'de>, A::Error> {
+                        let first = seq.next_element()?;
+                        while seq.next_element::<IgnoredAny>()?.is_some() {}
+                        Ok(First(first))
+                    }
+                }
+                deserializer.deserialize_seq(FirstVisitor)
+            }
+        }
+        let First(first) = serde_json::from_str(self.get())?;
+        first
+            .map(|first| {
+                self.narrow(first.get())
+                    .ok_or_else(|| serde::de::Error::custom("a raw value outside its text"))
+            })
+            .transpose()
+    }
+
+    /// A part of this value (a slice of [`RawJson::get`]) as a raw value of its own.
+    pub(crate) fn narrow(&self, part: &str) -> Option<RawJson> {
+        RawJson::within(&self.text, part)
+    }
+}
+
+impl fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RawJson").field(&self.get()).finish()
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
 
 /// The body of a `POST` call request from the executor (protocol §7.1).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct CallRequest {
-    /// The triggering event (the first event of a batch). Absent or `null` with `use_api`.
-    #[serde(default)]
-    pub event: Option<Box<RawValue>>,
-    /// Every event of the run (a batch); may be empty when `use_api` is set.
-    #[serde(default)]
-    pub events: Vec<Box<RawValue>>,
+    /// The triggering event (the first event of a batch). `None` when absent or `null`,
+    /// which happens with `use_api`.
+    pub event: Option<RawJson>,
+    /// Every event of the run (a batch), as the raw JSON array; `None` when absent or
+    /// `null`. May be empty when `use_api` is set.
+    pub events: Option<RawJson>,
     /// The memo: hashed step id → memoized value (§7.2).
-    #[serde(default, deserialize_with = "null_as_default")]
     pub steps: Memo,
     /// Run context.
     pub ctx: CallContext,
     /// The run's request version: `-1` on a new run, else what the SDK announced (§7.9).
-    #[serde(default)]
     pub version: i64,
     /// Deprecated top-level copy of `ctx.use_api`.
-    #[serde(default)]
     pub use_api: bool,
 }
 
+impl CallRequest {
+    /// Parses a call request from its body.
+    pub fn parse(text: Arc<str>) -> Result<CallRequest, serde_json::Error> {
+        let wire: WireCallRequest<'_> = serde_json::from_str(&text)?;
+        let raw = |part: Option<&RawValue>| -> Result<Option<RawJson>, serde_json::Error> {
+            part.map(|part| {
+                RawJson::within(&text, part.get())
+                    .ok_or_else(|| serde::de::Error::custom("a raw value outside its text"))
+            })
+            .transpose()
+        };
+        let events = raw(wire.events)?;
+        if events.as_ref().is_some_and(|events| !events.get().starts_with('[')) {
+            return Err(serde::de::Error::custom("`events` is not an array"));
+        }
+        let ctx = wire.ctx;
+        let stack = match ctx.stack {
+            Some(stack) => Some(CallStack {
+                stack: raw(stack.stack)?,
+                current: stack.current,
+            }),
+            None => None,
+        };
+        Ok(CallRequest {
+            event: raw(wire.event)?,
+            events,
+            steps: Memo::from_entries(&text, wire.steps.map(|s| s.0).unwrap_or_default())?,
+            ctx: CallContext {
+                run_id: ctx.run_id,
+                fn_id: ctx.fn_id,
+                attempt: ctx.attempt,
+                max_attempts: ctx.max_attempts,
+                disable_immediate_execution: ctx.disable_immediate_execution,
+                use_api: ctx.use_api,
+                stack,
+                env: ctx.env,
+            },
+            version: wire.version,
+            use_api: wire.use_api,
+        })
+    }
+
+    /// Parses a call request from the bytes of its body, which must be UTF-8.
+    pub fn from_slice(body: &[u8]) -> Result<CallRequest, serde_json::Error> {
+        let text = std::str::from_utf8(body).map_err(serde::de::Error::custom)?;
+        CallRequest::parse(Arc::from(text))
+    }
+}
+
 /// `ctx` of a call request (protocol §7.1). Unknown fields are ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct CallContext {
     /// The run's ULID.
-    #[serde(default)]
     pub run_id: String,
     /// The function's internal id (a UUID, not the composite id; §7.1).
-    #[serde(default)]
     pub fn_id: String,
     /// Zero-based attempt of the current queue item.
-    #[serde(default)]
     pub attempt: u32,
     /// Retries + 1; absent on old servers.
-    #[serde(default)]
     pub max_attempts: Option<u32>,
     /// When true, every `step.run` must be planned, never executed inline (§7.7).
-    #[serde(default)]
     pub disable_immediate_execution: bool,
     /// When true, events and steps must be fetched from the API (§7.10).
-    #[serde(default)]
     pub use_api: bool,
     /// Hashed ids of completed steps in completion order.
-    #[serde(default)]
     pub stack: Option<CallStack>,
     /// Environment name (empty in dev).
-    #[serde(default)]
     pub env: Option<String>,
 }
 
 /// `ctx.stack` of a call request.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct CallStack {
     /// Hashed ids of completed steps, in completion order, as the raw JSON array (or
     /// `None` for `null`). The engine replays in code order and never reads it, so it is
     /// not decoded into one string per step on every call.
-    #[serde(default)]
-    pub stack: Option<Box<RawValue>>,
+    pub stack: Option<RawJson>,
     /// Index of the current step.
-    #[serde(default)]
     pub current: u64,
+}
+
+/// The call request as it is on the wire, borrowing every raw part from the text.
+#[derive(Deserialize)]
+struct WireCallRequest<'a> {
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    events: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    steps: Option<MemoEntries<'a>>,
+    #[serde(borrow)]
+    ctx: WireContext<'a>,
+    #[serde(default)]
+    version: i64,
+    #[serde(default)]
+    use_api: bool,
+}
+
+#[derive(Deserialize)]
+struct WireContext<'a> {
+    #[serde(default)]
+    run_id: String,
+    #[serde(default)]
+    fn_id: String,
+    #[serde(default)]
+    attempt: u32,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    disable_immediate_execution: bool,
+    #[serde(default)]
+    use_api: bool,
+    #[serde(borrow, default)]
+    stack: Option<WireStack<'a>>,
+    #[serde(default)]
+    env: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireStack<'a> {
+    #[serde(borrow, default)]
+    stack: Option<&'a RawValue>,
+    #[serde(default)]
+    current: u64,
 }
 
 /// The memo of a call request (protocol §7.2): memoized values by the digest of their
 /// hashed step id. A key that is not a hash this SDK can compute (40 lowercase hex digits)
 /// could never be looked up, so it is dropped while parsing.
-#[derive(Debug, Default)]
+#[derive(Clone)]
 pub struct Memo {
-    values: HashMap<StepDigest, Box<RawValue>>,
+    text: Arc<str>,
+    /// Digest → the value's range in `text`.
+    values: DigestMap<(usize, usize)>,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo {
+            text: Arc::from(""),
+            values: DigestMap::default(),
+        }
+    }
+}
+
+impl fmt::Debug for Memo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Memo")
+            .field("len", &self.values.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Memo {
+    /// Parses a memo from a text that is a JSON object of hashed step ids to values (the
+    /// `steps` of a call request, or the run's steps fetched from the API).
+    pub fn parse(text: Arc<str>) -> Result<Memo, serde_json::Error> {
+        let entries: Option<MemoEntries<'_>> = serde_json::from_str(&text)?;
+        Memo::from_entries(&text, entries.map(|e| e.0).unwrap_or_default())
+    }
+
+    fn from_entries(
+        text: &Arc<str>,
+        entries: Vec<(StepDigest, &RawValue)>,
+    ) -> Result<Memo, serde_json::Error> {
+        // The table is built at its final size, never rehashed while growing.
+        let mut values = DigestMap::with_capacity_and_hasher(entries.len(), Default::default());
+        for (digest, value) in entries {
+            let value = RawJson::within(text, value.get())
+                .ok_or_else(|| serde::de::Error::custom("a raw value outside its text"))?;
+            values.insert(digest, (value.start, value.end));
+        }
+        Ok(Memo {
+            text: Arc::clone(text),
+            values,
+        })
+    }
+
     /// The number of memoized values.
     pub fn len(&self) -> usize {
         self.values.len()
@@ -96,34 +321,56 @@ impl Memo {
         self.values.is_empty()
     }
 
-    /// The memoized value of a hashed step id.
-    pub fn get(&self, hash: &str) -> Option<&RawValue> {
-        parse_step_hash(hash).and_then(|digest| self.values.get(&digest).map(|v| &**v))
+    /// The memoized value of a hashed step id, as JSON text.
+    pub fn get(&self, hash: &str) -> Option<&str> {
+        let digest = parse_step_hash(hash)?;
+        self.values
+            .get(&digest)
+            .map(|&(start, end)| &self.text[start..end])
     }
 
-    /// Every memoized value, in no particular order.
-    pub fn values(&self) -> impl Iterator<Item = &RawValue> {
-        self.values.values().map(|value| &**value)
+    /// Every memoized value as JSON text, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.values
+            .values()
+            .map(|&(start, end)| &self.text[start..end])
     }
 
     /// Removes and returns the memoized value of the step with this digest.
-    pub fn take(&mut self, digest: &StepDigest) -> Option<Box<RawValue>> {
-        self.values.remove(digest)
+    pub fn take(&mut self, digest: &StepDigest) -> Option<RawJson> {
+        self.values.remove(digest).map(|(start, end)| RawJson {
+            text: Arc::clone(&self.text),
+            start,
+            end,
+        })
     }
 }
 
 impl From<HashMap<String, Box<RawValue>>> for Memo {
+    /// A memo of values held one by one (tests, tools): they are copied into one text.
     fn from(values: HashMap<String, Box<RawValue>>) -> Self {
+        let mut text = String::new();
+        let mut ranges = Vec::with_capacity(values.len());
+        for (hash, value) in &values {
+            if let Some(digest) = parse_step_hash(hash) {
+                let start = text.len();
+                text.push_str(value.get());
+                ranges.push((digest, (start, text.len())));
+            }
+        }
+        let mut map = DigestMap::with_capacity_and_hasher(ranges.len(), Default::default());
+        map.extend(ranges);
         Memo {
-            values: values
-                .into_iter()
-                .filter_map(|(hash, value)| Some((parse_step_hash(&hash)?, value)))
-                .collect(),
+            text: Arc::from(text),
+            values: map,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Memo {
+/// The entries of a memo object, borrowed from the text, in order.
+struct MemoEntries<'a>(Vec<(StepDigest, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for MemoEntries<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         /// A key read as a digest straight from the JSON text, without allocating it.
         struct Key(Option<StepDigest>);
@@ -144,15 +391,13 @@ impl<'de> Deserialize<'de> for Memo {
             }
         }
 
-        struct MemoVisitor;
-        impl<'de> Visitor<'de> for MemoVisitor {
-            type Value = Memo;
+        struct EntriesVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for EntriesVisitor<'a> {
+            type Value = MemoEntries<'a>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a map of hashed step ids to memoized values")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Memo, A::Error> {
-                // JSON gives no size hint: collect first, then build the table at its final
-                // size instead of rehashing it as it grows.
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
                 while let Some(Key(digest)) = map.next_key()? {
                     match digest {
@@ -162,13 +407,11 @@ impl<'de> Deserialize<'de> for Memo {
                         }
                     }
                 }
-                let mut values = HashMap::with_capacity(entries.len());
-                values.extend(entries);
-                Ok(Memo { values })
+                Ok(MemoEntries(entries))
             }
         }
 
-        deserializer.deserialize_map(MemoVisitor)
+        deserializer.deserialize_map(EntriesVisitor(std::marker::PhantomData))
     }
 }
 
@@ -190,8 +433,8 @@ pub struct ErrorBody {
 /// The memoized value of a `step.run`-type step or an `invoke` (protocol §7.2).
 #[derive(Debug)]
 pub enum RunMemo<'a> {
-    /// `{"data": <json>}`: the step's output.
-    Data(&'a RawValue),
+    /// `{"data": <json>}`: the step's output, as JSON text (a slice of the memoized value).
+    Data(&'a str),
     /// `{"error": {...}}`: the step failed permanently.
     Error(ErrorBody),
     /// `{"input": [...]}` or any other shape: not a result, the step is not memoized.
@@ -199,8 +442,8 @@ pub enum RunMemo<'a> {
 }
 
 impl<'a> RunMemo<'a> {
-    /// Classifies a memoized value of a run-type step.
-    pub fn classify(raw: &'a RawValue) -> RunMemo<'a> {
+    /// Classifies the JSON text of a memoized value of a run-type step.
+    pub fn classify(raw: &'a str) -> RunMemo<'a> {
         #[derive(Deserialize)]
         struct Shape<'b> {
             #[serde(borrow, default, deserialize_with = "present")]
@@ -210,10 +453,10 @@ impl<'a> RunMemo<'a> {
         }
         // `{"data": null}` must stay distinguishable from a missing `data` key, so `data`
         // is read as a raw value (a raw `null` is `Some`).
-        match serde_json::from_str::<Shape<'a>>(raw.get()) {
+        match serde_json::from_str::<Shape<'a>>(raw) {
             Ok(Shape {
                 data: Some(data), ..
-            }) => RunMemo::Data(data),
+            }) => RunMemo::Data(data.get()),
             Ok(Shape {
                 error: Some(error), ..
             }) => RunMemo::Error(error),
@@ -230,38 +473,24 @@ where
     <&'de RawValue>::deserialize(deserializer).map(Some)
 }
 
-/// Whether a raw memoized value is JSON `null` (a finished sleep, a timed-out wait).
-pub fn is_null(raw: &RawValue) -> bool {
-    raw.get().trim() == "null"
-}
-
-/// Deserializes `null` as the type's default, so `"steps": null` reads as an empty memo.
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn raw(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.to_owned()).expect("valid json")
+    fn raw(s: &str) -> RawJson {
+        RawJson::parse(s).expect("valid json")
     }
 
     #[test]
     fn call_request_with_null_stack_and_no_events_parses() {
         let body =
             br#"{"ctx":{"run_id":"01J","attempt":2,"stack":null},"steps":null,"version":-1}"#;
-        let req: CallRequest = serde_json::from_slice(body).expect("parses");
+        let req = CallRequest::from_slice(body).expect("parses");
         assert_eq!(req.ctx.run_id, "01J");
         assert_eq!(req.ctx.attempt, 2);
         assert!(req.ctx.stack.is_none());
         assert!(req.steps.is_empty());
-        assert!(req.events.is_empty());
+        assert!(req.events.is_none());
         assert_eq!(req.version, -1);
     }
 
@@ -272,10 +501,10 @@ mod tests {
             r#"{{"ctx":{{}},"steps":{{"{first}":{{"data":"first step"}},"step":1,"{}":2}}}}"#,
             first.to_uppercase()
         );
-        let req: CallRequest = serde_json::from_str(&body).expect("parses");
+        let req = CallRequest::parse(body.into()).expect("parses");
         assert_eq!(req.steps.len(), 1);
         assert_eq!(
-            req.steps.get(&first).map(RawValue::get),
+            req.steps.get(&first),
             Some(r#"{"data":"first step"}"#)
         );
     }
@@ -283,8 +512,8 @@ mod tests {
     #[test]
     fn memoized_data_keeps_its_raw_bytes() {
         let value = raw(r#"{"data":{"first":"first step","second":true}}"#);
-        match RunMemo::classify(&value) {
-            RunMemo::Data(d) => assert_eq!(d.get(), r#"{"first":"first step","second":true}"#),
+        match RunMemo::classify(value.get()) {
+            RunMemo::Data(d) => assert_eq!(d, r#"{"first":"first step","second":true}"#),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -292,13 +521,13 @@ mod tests {
     #[test]
     fn memoized_null_data_is_data_not_missing() {
         let value = raw(r#"{"data":null}"#);
-        assert!(matches!(RunMemo::classify(&value), RunMemo::Data(d) if d.get() == "null"));
+        assert!(matches!(RunMemo::classify(value.get()), RunMemo::Data("null")));
     }
 
     #[test]
     fn memoized_error_is_an_error() {
         let value = raw(r#"{"error":{"name":"Error","message":"broken","stack":"x"}}"#);
-        match RunMemo::classify(&value) {
+        match RunMemo::classify(value.get()) {
             RunMemo::Error(e) => {
                 assert_eq!(e.message, "broken");
                 assert_eq!(e.name, "Error");
@@ -310,9 +539,9 @@ mod tests {
     #[test]
     fn edited_input_is_not_a_result() {
         let value = raw(r#"{"input":[1,2]}"#);
-        assert!(matches!(RunMemo::classify(&value), RunMemo::NotCompleted));
+        assert!(matches!(RunMemo::classify(value.get()), RunMemo::NotCompleted));
         assert!(matches!(
-            RunMemo::classify(&raw("null")),
+            RunMemo::classify(raw("null").get()),
             RunMemo::NotCompleted
         ));
     }

@@ -46,7 +46,7 @@ impl Endpoint {
                 false,
             );
         };
-        let mut request: CallRequest = match serde_json::from_slice(body) {
+        let mut request = match CallRequest::from_slice(body) {
             Ok(request) => request,
             Err(error) => {
                 return call_error(
@@ -57,7 +57,9 @@ impl Endpoint {
             }
         };
         if request.use_api || request.ctx.use_api {
-            if let Err(error) = self.load_run_state(&mut request).await {
+            // Boxed: this rare path awaits HTTP calls, whose state would otherwise make every
+            // call's future larger (and costlier to move).
+            if let Err(error) = Box::pin(self.load_run_state(&mut request)).await {
                 tracing::error!(%error, run_id = %request.ctx.run_id, "fetching run state failed");
                 return call_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -66,48 +68,44 @@ impl Endpoint {
                 );
             }
         }
-        let events = std::mem::take(&mut request.events);
-        let event = match request.event.take() {
-            Some(event) if event.get() != "null" => event,
-            // Only with `use_api`, or an executor that sends no `event`: use the first.
-            _ => match events.first() {
-                Some(event) => event.clone(),
-                None => {
-                    return call_error(
-                        StatusCode::BAD_REQUEST,
-                        "the call request has no event",
-                        true,
-                    );
-                }
-            },
+        let CallRequest {
+            event,
+            events,
+            steps,
+            ctx,
+            ..
+        } = request;
+        // Only with `use_api`, or an executor that sends no `event`: use the first.
+        let event = match event {
+            Some(event) => Some(event),
+            None => events
+                .as_ref()
+                .and_then(|events| events.first_element().ok().flatten()),
         };
-        let max_attempts = request
-            .ctx
+        let Some(event) = event else {
+            return call_error(
+                StatusCode::BAD_REQUEST,
+                "the call request has no event",
+                true,
+            );
+        };
+        let max_attempts = ctx
             .max_attempts
             .unwrap_or_else(|| entry.opts.max_attempts());
         let mode = match query.step_id.as_deref() {
             None | Some("step") => StepMode::Discovery {
-                immediate: !request.ctx.disable_immediate_execution,
+                immediate: !ctx.disable_immediate_execution,
             },
             Some(target) => StepMode::Target(target.to_owned()),
         };
         let run = RunContext {
-            run_id: request.ctx.run_id.clone(),
-            attempt: request.ctx.attempt,
+            run_id: ctx.run_id.clone(),
+            attempt: ctx.attempt,
             max_attempts,
             function_id: entry.composite_id.clone(),
         };
-        let input = RawInput {
-            event: &event,
-            events,
-            run,
-        };
-        let state = RunState::new(
-            std::mem::take(&mut request.steps),
-            mode,
-            request.ctx.attempt,
-            max_attempts,
-        );
+        let input = RawInput { event, events, run };
+        let state = RunState::new(steps, mode, ctx.attempt, max_attempts);
         let step = Step::new(
             Arc::clone(&self.inner.app_id),
             self.inner.client.clone(),
@@ -118,7 +116,7 @@ impl Endpoint {
             Ok(future) => drive(future, step).await,
             Err(error) => error_response(&error),
         };
-        log_response(&entry.composite_id, &request.ctx.run_id, &response);
+        log_response(&entry.composite_id, &ctx.run_id, &response);
         response.into_http()
     }
 
@@ -132,9 +130,9 @@ impl Endpoint {
         // macros feature.
         let events = client.fetch_run_events(&run_id).await?;
         let steps = client.fetch_run_steps(&run_id).await?;
-        request.event = events.first().cloned();
-        request.events = events;
-        request.steps = steps.into();
+        request.event = events.first_element().map_err(crate::client::ApiError::Body)?;
+        request.events = Some(events);
+        request.steps = steps;
         Ok(())
     }
 }
