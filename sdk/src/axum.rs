@@ -1,5 +1,7 @@
 //! The axum 0.8 adapter: mounts an [`Endpoint`] on a path.
 
+use std::future::Future;
+
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::Request;
@@ -27,21 +29,27 @@ where
         .layer(DefaultBodyLimit::max(limit))
 }
 
-async fn handle(State(endpoint): State<Endpoint>, request: Request<axum::body::Body>) -> Response {
-    let limit = endpoint.max_body_bytes();
+fn handle(
+    State(endpoint): State<Endpoint>,
+    request: Request<axum::body::Body>,
+) -> impl Future<Output = Response> + Send {
+    // Split here, not inside the future, so the future does not keep the whole request as
+    // well as its parts.
     let (parts, body) = request.into_parts();
-    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return crate::core::response::message_response(
-                http::StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large",
-            )
-            .map(axum::body::Body::from);
-        }
-    };
-    endpoint
-        .handle(Request::from_parts(parts, bytes))
-        .await
-        .map(axum::body::Body::from)
+    async move {
+        let bytes: Bytes = match axum::body::to_bytes(body, endpoint.max_body_bytes()).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return crate::core::response::message_response(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large",
+                )
+                .map(axum::body::Body::from);
+            }
+        };
+        endpoint
+            .handle(Request::from_parts(parts, bytes))
+            .await
+            .map(axum::body::Body::from)
+    }
 }

@@ -211,8 +211,8 @@ impl Client {
     /// `GET {api}/v0/runs/{run_id}/batch`: the run's events, as a JSON array (protocol
     /// §7.10).
     pub(crate) async fn fetch_run_events(&self, run_id: &str) -> Result<RawJson, ApiError> {
-        let events = RawJson::parse(self.fetch_run_part(run_id, "batch").await?)
-            .map_err(ApiError::Body)?;
+        let events =
+            RawJson::parse(self.fetch_run_part(run_id, "batch").await?).map_err(ApiError::Body)?;
         if !events.get().starts_with('[') {
             return Err(ApiError::Body(serde::de::Error::custom(
                 "the run's events are not an array",
@@ -233,8 +233,8 @@ impl Client {
             .api_call(|bearer| with_bearer(self.request(reqwest::Method::GET, url.clone()), bearer))
             .await?;
         let bytes = res.bytes().await.map_err(ApiError::Transport)?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| ApiError::Body(serde::de::Error::custom(e)))?;
+        let text =
+            std::str::from_utf8(&bytes).map_err(|e| ApiError::Body(serde::de::Error::custom(e)))?;
         Ok(Arc::from(text))
     }
 

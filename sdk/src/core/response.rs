@@ -1,6 +1,6 @@
 //! Responses of the serve endpoint: status codes, headers and bodies (protocol §4.1, §7.5).
 
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
 use super::op::Op;
@@ -17,32 +17,35 @@ pub const REQUEST_VERSION: i64 = 2;
 
 /// Header names of the protocol (protocol §4).
 pub mod headers {
+    use http::HeaderName;
+
     /// `X-Inngest-SDK`.
-    pub const SDK: &str = "x-inngest-sdk";
+    pub const SDK: HeaderName = HeaderName::from_static("x-inngest-sdk");
     /// `X-Inngest-Req-Version`.
-    pub const REQ_VERSION: &str = "x-inngest-req-version";
+    pub const REQ_VERSION: HeaderName = HeaderName::from_static("x-inngest-req-version");
     /// `X-Inngest-SDK-Handled`.
-    pub const SDK_HANDLED: &str = "x-inngest-sdk-handled";
+    pub const SDK_HANDLED: HeaderName = HeaderName::from_static("x-inngest-sdk-handled");
     /// `X-Inngest-No-Retry`.
-    pub const NO_RETRY: &str = "x-inngest-no-retry";
+    pub const NO_RETRY: HeaderName = HeaderName::from_static("x-inngest-no-retry");
     /// `X-Inngest-Signature`.
-    pub const SIGNATURE: &str = "x-inngest-signature";
+    pub const SIGNATURE: HeaderName = HeaderName::from_static("x-inngest-signature");
     /// `X-Inngest-Sync-Kind`.
-    pub const SYNC_KIND: &str = "x-inngest-sync-kind";
+    pub const SYNC_KIND: HeaderName = HeaderName::from_static("x-inngest-sync-kind");
     /// `X-Inngest-Server-Kind`.
-    pub const SERVER_KIND: &str = "x-inngest-server-kind";
+    pub const SERVER_KIND: HeaderName = HeaderName::from_static("x-inngest-server-kind");
     /// `X-Inngest-Expected-Server-Kind`.
-    pub const EXPECTED_SERVER_KIND: &str = "x-inngest-expected-server-kind";
+    pub const EXPECTED_SERVER_KIND: HeaderName =
+        HeaderName::from_static("x-inngest-expected-server-kind");
     /// `X-Inngest-Env`.
-    pub const ENV: &str = "x-inngest-env";
+    pub const ENV: HeaderName = HeaderName::from_static("x-inngest-env");
     /// `X-Inngest-Framework`.
-    pub const FRAMEWORK: &str = "x-inngest-framework";
+    pub const FRAMEWORK: HeaderName = HeaderName::from_static("x-inngest-framework");
     /// `X-Inngest-Platform`.
-    pub const PLATFORM: &str = "x-inngest-platform";
+    pub const PLATFORM: HeaderName = HeaderName::from_static("x-inngest-platform");
     /// `X-Inngest-Event-Id-Seed`.
-    pub const EVENT_ID_SEED: &str = "x-inngest-event-id-seed";
+    pub const EVENT_ID_SEED: HeaderName = HeaderName::from_static("x-inngest-event-id-seed");
     /// `Retry-After`.
-    pub const RETRY_AFTER: &str = "retry-after";
+    pub const RETRY_AFTER: HeaderName = HeaderName::from_static("retry-after");
 }
 
 /// What a call request produced, ready to become a response (protocol §7.5).
@@ -135,22 +138,24 @@ impl CallResponse {
 
 /// A JSON response with the SDK headers every response carries (protocol §4.1).
 pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Vec<u8>> {
+    const JSON: HeaderValue = HeaderValue::from_static("application/json");
+    const SDK: HeaderValue = HeaderValue::from_static(SDK_HEADER_VALUE);
+    const REQ_VERSION: HeaderValue = HeaderValue::from_static("2");
+    // Room for these five, a signature and a retry header: the map never grows.
+    let mut h = HeaderMap::with_capacity(8);
+    h.insert(header::CONTENT_TYPE, JSON);
+    h.insert(headers::SDK, SDK);
+    h.insert(header::USER_AGENT, SDK);
+    h.insert(headers::REQ_VERSION, REQ_VERSION);
+    h.insert(headers::SDK_HANDLED, TRUE);
     let mut res = Response::new(body);
     *res.status_mut() = status;
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(headers::SDK, HeaderValue::from_static(SDK_HEADER_VALUE));
-    h.insert(
-        header::USER_AGENT,
-        HeaderValue::from_static(SDK_HEADER_VALUE),
-    );
-    h.insert(headers::REQ_VERSION, HeaderValue::from_static("2"));
-    h.insert(headers::SDK_HANDLED, HeaderValue::from_static("true"));
+    *res.headers_mut() = h;
     res
 }
+
+const TRUE: HeaderValue = HeaderValue::from_static("true");
+const FALSE: HeaderValue = HeaderValue::from_static("false");
 
 /// `{"message": …}` with this status and the SDK headers.
 pub fn message_response(status: StatusCode, message: &str) -> Response<Vec<u8>> {
@@ -182,9 +187,8 @@ pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 }
 
 fn set_no_retry(res: &mut Response<Vec<u8>>, no_retry: bool) {
-    let value = if no_retry { "true" } else { "false" };
-    res.headers_mut()
-        .insert(headers::NO_RETRY, HeaderValue::from_static(value));
+    let value = if no_retry { TRUE } else { FALSE };
+    res.headers_mut().insert(headers::NO_RETRY, value);
 }
 
 fn set_retry_after(res: &mut Response<Vec<u8>>, retry_after: Option<&str>) {

@@ -145,7 +145,10 @@ impl CallRequest {
             .transpose()
         };
         let events = raw(wire.events)?;
-        if events.as_ref().is_some_and(|events| !events.get().starts_with('[')) {
+        if events
+            .as_ref()
+            .is_some_and(|events| !events.get().starts_with('['))
+        {
             return Err(serde::de::Error::custom("`events` is not an array"));
         }
         let ctx = wire.ctx;
@@ -503,10 +506,7 @@ mod tests {
         );
         let req = CallRequest::parse(body.into()).expect("parses");
         assert_eq!(req.steps.len(), 1);
-        assert_eq!(
-            req.steps.get(&first),
-            Some(r#"{"data":"first step"}"#)
-        );
+        assert_eq!(req.steps.get(&first), Some(r#"{"data":"first step"}"#));
     }
 
     #[test]
@@ -521,7 +521,10 @@ mod tests {
     #[test]
     fn memoized_null_data_is_data_not_missing() {
         let value = raw(r#"{"data":null}"#);
-        assert!(matches!(RunMemo::classify(value.get()), RunMemo::Data("null")));
+        assert!(matches!(
+            RunMemo::classify(value.get()),
+            RunMemo::Data("null")
+        ));
     }
 
     #[test]
@@ -539,7 +542,10 @@ mod tests {
     #[test]
     fn edited_input_is_not_a_result() {
         let value = raw(r#"{"input":[1,2]}"#);
-        assert!(matches!(RunMemo::classify(value.get()), RunMemo::NotCompleted));
+        assert!(matches!(
+            RunMemo::classify(value.get()),
+            RunMemo::NotCompleted
+        ));
         assert!(matches!(
             RunMemo::classify(raw("null").get()),
             RunMemo::NotCompleted

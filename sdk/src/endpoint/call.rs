@@ -6,7 +6,7 @@ impl Endpoint {
     pub(super) async fn call(
         &self,
         headers: &HeaderMap,
-        query: &Query,
+        query: &Query<'_>,
         body: Bytes,
     ) -> Response<Vec<u8>> {
         let auth = self.authenticate(headers, &body);
@@ -30,44 +30,76 @@ impl Endpoint {
         self.sign(res, key)
     }
 
-    async fn execute(&self, query: &Query, body: &[u8]) -> Response<Vec<u8>> {
+    async fn execute(&self, query: &Query<'_>, body: &[u8]) -> Response<Vec<u8>> {
+        // Only what the run needs stays alive while it is driven: the request is parsed and
+        // consumed in this block, so the future of a call stays small (futures are moved,
+        // and large ones cost a copy each time).
+        let (entry, run_id, started, step) = {
+            let (entry, mut request) = match self.parse_call(query, body) {
+                Ok(parsed) => parsed,
+                Err(res) => return res,
+            };
+            if request.use_api || request.ctx.use_api {
+                // Boxed, with the request moved in: this rare path awaits HTTP calls, whose
+                // state would otherwise make every call's future larger.
+                request = match Box::pin(self.load_run_state(request)).await {
+                    Ok(request) => request,
+                    Err(res) => return res,
+                };
+            }
+            match self.start(entry, query, request) {
+                Ok((run_id, started, step)) => (entry, run_id, started, step),
+                Err(res) => return res,
+            }
+        };
+        let response = match started {
+            Ok(future) => drive(future, step).await,
+            Err(error) => error_response(&error),
+        };
+        log_response(&entry.composite_id, &run_id, &response);
+        response.into_http()
+    }
+
+    /// Finds the function a call is for and parses the call request.
+    fn parse_call(
+        &self,
+        query: &Query<'_>,
+        body: &[u8],
+    ) -> Result<(&Entry, CallRequest), Response<Vec<u8>>> {
         let Some(fn_id) = query.fn_id.as_deref() else {
-            return call_error(
+            return Err(call_error(
                 StatusCode::BAD_REQUEST,
                 "the fnId query parameter is missing",
                 true,
-            );
+            ));
         };
         let Some(entry) = self.inner.by_id.get(fn_id).map(|&i| &self.inner.entries[i]) else {
             // Protocol §7.1: an unknown function is a 500, so a deploy in progress can recover.
-            return call_error(
+            return Err(call_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("function \"{fn_id}\" is not served by this app"),
                 false,
-            );
+            ));
         };
-        let mut request = match CallRequest::from_slice(body) {
-            Ok(request) => request,
-            Err(error) => {
-                return call_error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("malformed call request: {error}"),
-                    true,
-                );
-            }
-        };
-        if request.use_api || request.ctx.use_api {
-            // Boxed: this rare path awaits HTTP calls, whose state would otherwise make every
-            // call's future larger (and costlier to move).
-            if let Err(error) = Box::pin(self.load_run_state(&mut request)).await {
-                tracing::error!(%error, run_id = %request.ctx.run_id, "fetching run state failed");
-                return call_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the run's state could not be fetched from the Inngest API",
-                    false,
-                );
-            }
+        match CallRequest::from_slice(body) {
+            Ok(request) => Ok((entry, request)),
+            Err(error) => Err(call_error(
+                StatusCode::BAD_REQUEST,
+                &format!("malformed call request: {error}"),
+                true,
+            )),
         }
+    }
+
+    /// Sets up the run's state and starts the handler (it decodes the event). Returns the
+    /// run id, the handler's future (or the error that kept it from starting) and the step
+    /// tool that shares the run's state with the engine.
+    fn start(
+        &self,
+        entry: &Entry,
+        query: &Query<'_>,
+        request: CallRequest,
+    ) -> Result<(String, Result<HandlerFuture, Error>, Step), Response<Vec<u8>>> {
         let CallRequest {
             event,
             events,
@@ -83,11 +115,11 @@ impl Endpoint {
                 .and_then(|events| events.first_element().ok().flatten()),
         };
         let Some(event) = event else {
-            return call_error(
+            return Err(call_error(
                 StatusCode::BAD_REQUEST,
                 "the call request has no event",
                 true,
-            );
+            ));
         };
         let max_attempts = ctx
             .max_attempts
@@ -112,28 +144,44 @@ impl Endpoint {
             self.now(),
             state,
         );
-        let response = match entry.handler.start(input, step.clone()) {
-            Ok(future) => drive(future, step).await,
-            Err(error) => error_response(&error),
-        };
-        log_response(&entry.composite_id, &ctx.run_id, &response);
-        response.into_http()
+        let started = entry.handler.start(input, step.clone());
+        Ok((ctx.run_id, started, step))
     }
 
+    /// Replaces the events and steps of a `use_api` request with the run's state fetched
+    /// from the API (protocol §7.10).
     async fn load_run_state(
         &self,
-        request: &mut CallRequest,
-    ) -> Result<(), crate::client::ApiError> {
+        mut request: CallRequest,
+    ) -> Result<CallRequest, Response<Vec<u8>>> {
         let client = &self.inner.client;
-        let run_id = request.ctx.run_id.clone();
+        let run_id = request.ctx.run_id.as_str();
         // Sequential: this path is rare (runs over 4 MiB), and it keeps the SDK off tokio's
         // macros feature.
-        let events = client.fetch_run_events(&run_id).await?;
-        let steps = client.fetch_run_steps(&run_id).await?;
-        request.event = events.first_element().map_err(crate::client::ApiError::Body)?;
-        request.events = Some(events);
-        request.steps = steps;
-        Ok(())
+        let fetched = async {
+            let events = client.fetch_run_events(run_id).await?;
+            let steps = client.fetch_run_steps(run_id).await?;
+            let event = events
+                .first_element()
+                .map_err(crate::client::ApiError::Body)?;
+            Ok::<_, crate::client::ApiError>((event, events, steps))
+        };
+        match fetched.await {
+            Ok((event, events, steps)) => {
+                request.event = event;
+                request.events = Some(events);
+                request.steps = steps;
+                Ok(request)
+            }
+            Err(error) => {
+                tracing::error!(%error, %run_id, "fetching run state failed");
+                Err(call_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the run's state could not be fetched from the Inngest API",
+                    false,
+                ))
+            }
+        }
     }
 }
 

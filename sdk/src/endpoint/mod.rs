@@ -2,8 +2,10 @@
 //! (§6), `POST` execution (§7). Framework adapters only move bytes in and out of
 //! [`Endpoint::handle`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,7 +28,7 @@ use crate::core::sync::{
 use crate::core::wire::{CallRequest, ErrorBody};
 use crate::engine::drive;
 use crate::error::Error;
-use crate::function::{ErasedHandler, Function, RawInput, RunContext};
+use crate::function::{ErasedHandler, Function, HandlerFuture, RawInput, RunContext};
 use crate::step::{Mode as StepMode, RunState, Step};
 
 mod call;
@@ -252,34 +254,45 @@ impl Endpoint {
     }
 
     /// Handles one request to the serve path.
-    pub async fn handle(&self, request: Request<Bytes>) -> Response<Vec<u8>> {
+    pub fn handle(
+        &self,
+        request: Request<Bytes>,
+    ) -> impl Future<Output = Response<Vec<u8>>> + Send + '_ {
+        // Split here, not inside the future: the future would keep the whole request as
+        // well as its parts.
         let (parts, body) = request.into_parts();
-        if body.len() > self.inner.max_body_bytes {
-            return message_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-        }
-        if self.inner.client.config().mode() == Mode::Cloud
-            && self.inner.client.config().signing_key().is_none()
-        {
-            // Protocol §2.2: without a key nothing can be verified, so nothing is served.
-            tracing::error!("in cloud mode but no signing key is configured (INNGEST_SIGNING_KEY)");
-            return message_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the app has no signing key configured",
-            );
-        }
-        let query = Query::parse(parts.uri.query());
-        match parts.method {
-            Method::GET => self.introspect(&parts.headers),
-            Method::PUT => self.sync(&parts, &query, &body).await,
-            Method::POST => self.call(&parts.headers, &query, body).await,
-            _ => {
-                let mut res =
-                    message_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-                res.headers_mut().insert(
-                    http::header::ALLOW,
-                    HeaderValue::from_static("GET, PUT, POST"),
+        async move {
+            if body.len() > self.inner.max_body_bytes {
+                return message_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            }
+            if self.inner.client.config().mode() == Mode::Cloud
+                && self.inner.client.config().signing_key().is_none()
+            {
+                // Protocol §2.2: without a key nothing can be verified, so nothing is served.
+                tracing::error!(
+                    "in cloud mode but no signing key is configured (INNGEST_SIGNING_KEY)"
                 );
-                res
+                return message_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the app has no signing key configured",
+                );
+            }
+            let query = Query::parse(parts.uri.query());
+            match parts.method {
+                Method::GET => self.introspect(&parts.headers),
+                // Boxed: sync is rare and awaits HTTP calls, whose state would otherwise make
+                // every call's future larger (and costlier to move).
+                Method::PUT => Box::pin(self.sync(&parts, &query, &body)).await,
+                Method::POST => self.call(&parts.headers, &query, body).await,
+                _ => {
+                    let mut res =
+                        message_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+                    res.headers_mut().insert(
+                        http::header::ALLOW,
+                        HeaderValue::from_static("GET, PUT, POST"),
+                    );
+                    res
+                }
             }
         }
     }
@@ -334,19 +347,29 @@ impl Endpoint {
 }
 
 /// The query parameters the protocol uses, percent-decoded (the step URL form-encodes the
-/// composite id, so an id with spaces or `/` arrives encoded).
+/// composite id, so an id with spaces or `/` arrives encoded). Borrowed from the URI unless
+/// a pair is encoded.
 #[derive(Default)]
-struct Query {
-    fn_id: Option<String>,
-    step_id: Option<String>,
-    probe: Option<String>,
-    deploy_id: Option<String>,
+struct Query<'a> {
+    fn_id: Option<Cow<'a, str>>,
+    step_id: Option<Cow<'a, str>>,
+    probe: Option<Cow<'a, str>>,
+    deploy_id: Option<Cow<'a, str>>,
 }
 
-impl Query {
-    fn parse(query: Option<&str>) -> Self {
+impl<'a> Query<'a> {
+    fn parse(query: Option<&'a str>) -> Self {
         let mut q = Query::default();
-        for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        for pair in query.unwrap_or("").split('&') {
+            let (key, value) = if pair.contains(['%', '+']) {
+                match url::form_urlencoded::parse(pair.as_bytes()).next() {
+                    Some(decoded) => decoded,
+                    None => continue,
+                }
+            } else {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (Cow::Borrowed(key), Cow::Borrowed(value))
+            };
             let slot = match &*key {
                 "fnId" => &mut q.fn_id,
                 "stepId" => &mut q.step_id,
@@ -354,8 +377,28 @@ impl Query {
                 "deployId" => &mut q.deploy_id,
                 _ => continue,
             };
-            *slot = Some(value.into_owned());
+            *slot = Some(value);
         }
         q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_pairs_are_form_decoded_and_plain_ones_borrowed() {
+        let q = Query::parse(Some(
+            "fnId=app-my%20fn&stepId=step&probe&x=1&deployId=a+b&fnId2=no",
+        ));
+        assert_eq!(q.fn_id.as_deref(), Some("app-my fn"));
+        assert!(matches!(q.step_id, Some(Cow::Borrowed("step"))));
+        assert_eq!(q.probe.as_deref(), Some(""));
+        assert_eq!(q.deploy_id.as_deref(), Some("a b"));
+        let q = Query::parse(Some("fnId=a%2Fb&fnId=last"));
+        assert_eq!(q.fn_id.as_deref(), Some("last"), "the last value wins");
+        let q = Query::parse(None);
+        assert!(q.fn_id.is_none() && q.step_id.is_none());
     }
 }

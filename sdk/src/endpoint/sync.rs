@@ -6,7 +6,7 @@ impl Endpoint {
     pub(super) async fn sync(
         &self,
         parts: &http::request::Parts,
-        query: &Query,
+        query: &Query<'_>,
         body: &[u8],
     ) -> Response<Vec<u8>> {
         let config = self.inner.client.config();
@@ -79,7 +79,7 @@ impl Endpoint {
     async fn sync_out_of_band(
         &self,
         parts: &http::request::Parts,
-        query: &Query,
+        query: &Query<'_>,
     ) -> Response<Vec<u8>> {
         let config = self.inner.client.config();
         if config.mode() == Mode::Cloud && parts.headers.get(headers::SIGNATURE).is_none() {
