@@ -37,19 +37,23 @@ impl Endpoint {
         let (entry, run_id, started, step) = {
             let (entry, mut request) = match self.parse_call(query, body) {
                 Ok(parsed) => parsed,
-                Err(res) => return res,
+                Err(refused) => return refused.into_response(),
             };
             if request.use_api || request.ctx.use_api {
                 // Boxed, with the request moved in: this rare path awaits HTTP calls, whose
                 // state would otherwise make every call's future larger.
                 request = match Box::pin(self.load_run_state(request)).await {
                     Ok(request) => request,
-                    Err(res) => return res,
+                    Err(refused) => return refused.into_response(),
                 };
             }
             match self.start(entry, query, request) {
-                Ok((run_id, started, step)) => (entry, run_id, started, step),
-                Err(res) => return res,
+                Ok(Started {
+                    run_id,
+                    future,
+                    step,
+                }) => (entry, run_id, future, step),
+                Err(refused) => return refused.into_response(),
             }
         };
         let response = match started {
@@ -61,13 +65,9 @@ impl Endpoint {
     }
 
     /// Finds the function a call is for and parses the call request.
-    fn parse_call(
-        &self,
-        query: &Query<'_>,
-        body: &[u8],
-    ) -> Result<(&Entry, CallRequest), Response<Vec<u8>>> {
+    fn parse_call(&self, query: &Query<'_>, body: &[u8]) -> Result<(&Entry, CallRequest), Refused> {
         let Some(fn_id) = query.fn_id.as_deref() else {
-            return Err(call_error(
+            return Err(Refused::new(
                 StatusCode::BAD_REQUEST,
                 "the fnId query parameter is missing",
                 true,
@@ -75,31 +75,29 @@ impl Endpoint {
         };
         let Some(entry) = self.inner.by_id.get(fn_id).map(|&i| &self.inner.entries[i]) else {
             // Protocol §7.1: an unknown function is a 500, so a deploy in progress can recover.
-            return Err(call_error(
+            return Err(Refused::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("function \"{fn_id}\" is not served by this app"),
+                format!("function \"{fn_id}\" is not served by this app"),
                 false,
             ));
         };
         match CallRequest::from_slice(body) {
             Ok(request) => Ok((entry, request)),
-            Err(error) => Err(call_error(
+            Err(error) => Err(Refused::new(
                 StatusCode::BAD_REQUEST,
-                &format!("malformed call request: {error}"),
+                format!("malformed call request: {error}"),
                 true,
             )),
         }
     }
 
-    /// Sets up the run's state and starts the handler (it decodes the event). Returns the
-    /// run id, the handler's future (or the error that kept it from starting) and the step
-    /// tool that shares the run's state with the engine.
+    /// Sets up the run's state and starts the handler (it decodes the event).
     fn start(
         &self,
         entry: &Entry,
         query: &Query<'_>,
         request: CallRequest,
-    ) -> Result<(String, Result<HandlerFuture, Error>, Step), Response<Vec<u8>>> {
+    ) -> Result<Started, Refused> {
         let CallRequest {
             event,
             events,
@@ -115,7 +113,7 @@ impl Endpoint {
                 .and_then(|events| events.first_element().ok().flatten()),
         };
         let Some(event) = event else {
-            return Err(call_error(
+            return Err(Refused::new(
                 StatusCode::BAD_REQUEST,
                 "the call request has no event",
                 true,
@@ -144,16 +142,17 @@ impl Endpoint {
             self.now(),
             state,
         );
-        let started = entry.handler.start(input, step.clone());
-        Ok((ctx.run_id, started, step))
+        let future = entry.handler.start(input, step.clone());
+        Ok(Started {
+            run_id: ctx.run_id,
+            future,
+            step,
+        })
     }
 
     /// Replaces the events and steps of a `use_api` request with the run's state fetched
     /// from the API (protocol §7.10).
-    async fn load_run_state(
-        &self,
-        mut request: CallRequest,
-    ) -> Result<CallRequest, Response<Vec<u8>>> {
+    async fn load_run_state(&self, mut request: CallRequest) -> Result<CallRequest, Refused> {
         let client = &self.inner.client;
         let run_id = request.ctx.run_id.as_str();
         // Sequential: this path is rare (runs over 4 MiB), and it keeps the SDK off tokio's
@@ -175,7 +174,7 @@ impl Endpoint {
             }
             Err(error) => {
                 tracing::error!(%error, %run_id, "fetching run state failed");
-                Err(call_error(
+                Err(Refused::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "the run's state could not be fetched from the Inngest API",
                     false,
@@ -190,6 +189,37 @@ fn error_response(error: &Error) -> CallResponse {
         body: error.to_body(),
         retriable: error.is_retriable(),
         retry_after: None,
+    }
+}
+
+/// A started run.
+struct Started {
+    run_id: String,
+    /// The handler's future, or the error that kept it from starting.
+    future: Result<HandlerFuture, Error>,
+    /// The step tool, which shares the run's state with the engine.
+    step: Step,
+}
+
+/// A call refused before its function ran, as the response it becomes (kept small until
+/// then: results carrying it are returned by value).
+struct Refused {
+    status: StatusCode,
+    message: Cow<'static, str>,
+    no_retry: bool,
+}
+
+impl Refused {
+    fn new(status: StatusCode, message: impl Into<Cow<'static, str>>, no_retry: bool) -> Self {
+        Refused {
+            status,
+            message: message.into(),
+            no_retry,
+        }
+    }
+
+    fn into_response(self) -> Response<Vec<u8>> {
+        call_error(self.status, &self.message, self.no_retry)
     }
 }
 
