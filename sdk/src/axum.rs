@@ -3,16 +3,17 @@
 use std::future::Future;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::Request;
 use axum::response::Response;
 use axum::routing::{MethodRouter, any};
 
 use crate::Endpoint;
 
-/// A method router serving `endpoint` (`GET`, `PUT`, `POST`; other methods get `405`),
-/// with the body limit raised to the endpoint's cap: axum's 2 MiB default is below what
-/// the executor sends.
+/// A method router serving `endpoint` (`GET`, `PUT`, `POST`; other methods get `405`).
+/// Bodies are read up to the endpoint's cap ([`Endpoint::max_body_bytes`]), whatever
+/// `DefaultBodyLimit` the app sets for extractors (axum's 2 MiB default is below what the
+/// executor sends); no layer is added, so no per-request boxing or extensions either.
 ///
 /// ```no_run
 /// # async fn example(endpoint: inngest_sdk::Endpoint) {
@@ -23,10 +24,7 @@ pub fn serve<S>(endpoint: Endpoint) -> MethodRouter<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let limit = endpoint.max_body_bytes();
-    any(handle)
-        .with_state(endpoint)
-        .layer(DefaultBodyLimit::max(limit))
+    any(handle).with_state(endpoint)
 }
 
 fn handle(

@@ -69,8 +69,9 @@ struct Inner {
     max_body_bytes: usize,
     /// Registry in declaration order (sync lists them in this order).
     entries: Vec<Entry>,
-    /// Composite id and bare id → index in `entries`.
-    by_id: HashMap<String, usize>,
+    /// Composite id and bare id → index in `entries`; foldhash, because the ids are the
+    /// app's own and the lookup runs on every call.
+    by_id: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
 struct Entry {
@@ -171,7 +172,7 @@ impl EndpointBuilder {
             return Err(BuildError::EmptyAppId);
         }
         let mut entries = Vec::new();
-        let mut by_id = HashMap::new();
+        let mut by_id = HashMap::default();
         for function in self.functions {
             for (opts, handler) in function.into_entries(&self.app_id) {
                 if opts.id().is_empty() {
@@ -361,13 +362,16 @@ impl<'a> Query<'a> {
     fn parse(query: Option<&'a str>) -> Self {
         let mut q = Query::default();
         for pair in query.unwrap_or("").split('&') {
-            let (key, value) = if pair.contains(['%', '+']) {
+            let (key, value) = if pair.bytes().any(|b| b == b'%' || b == b'+') {
                 match url::form_urlencoded::parse(pair.as_bytes()).next() {
                     Some(decoded) => decoded,
                     None => continue,
                 }
             } else {
-                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                let (key, value) = match pair.bytes().position(|b| b == b'=') {
+                    Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                    None => (pair, ""),
+                };
                 (Cow::Borrowed(key), Cow::Borrowed(value))
             };
             let slot = match &*key {
