@@ -1,6 +1,6 @@
 //! Arbitrary bytes as the body of a call request: decoded as `CallRequest` with every
-//! memoized value classified, then POSTed to a dev-mode endpoint (unsigned calls run) that
-//! serves a function with two steps. No input may panic or allocate without bound.
+//! memoized value decoded as a run result, then POSTed to a dev-mode endpoint (unsigned
+//! calls run) that serves a function with two steps. No input may panic or allocate without bound.
 
 #![no_main]
 
@@ -43,7 +43,7 @@ static APP: LazyLock<App> = LazyLock::new(|| {
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = CallRequest::from_slice(data) {
         for memo in request.steps.values() {
-            let _ = RunMemo::classify(memo);
+            let _ = RunMemo::<serde_json::Value>::decode(memo);
         }
     }
     let request = http::Request::builder()

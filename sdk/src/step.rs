@@ -6,6 +6,7 @@
 //! the request, the engine reports what was found, and the request ends. User code never
 //! sees an `Err` for a pause, so it cannot swallow one, and nothing panics on drop.
 
+use std::convert::Infallible;
 use std::future::{Future, pending, poll_fn};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
@@ -100,45 +101,15 @@ pub(crate) struct StepOutcome {
     pub(crate) retry_after: Option<String>,
 }
 
-enum Registration {
+enum Registration<R = Infallible> {
     /// A memoized value of a sleep, wait or invoke; the step decodes it.
     Memoized(RawJson),
-    /// The memoized result of a `step.run`, classified once, when the step was reached.
-    Ran(RanMemo),
+    /// The memoized result of a `step.run`, decoded once, when the step was reached.
+    Ran(R),
     /// The step body runs now (the step is the target of this call).
     Execute(String),
     /// The step is new: it parks, and runs only if the engine chooses it.
     Park(String),
-}
-
-/// A completed `step.run`'s memo (protocol §7.2), owned, so the step's future can decode
-/// it without parsing the memo again.
-enum RanMemo {
-    /// `{"data": …}`: the output, where it is in the request.
-    Data(RawJson),
-    /// `{"error": …}`: the step failed for good.
-    Error(ErrorBody),
-}
-
-impl RanMemo {
-    /// Classifies a memoized run value; `None` when it is not a result (protocol §7.2).
-    fn classify(raw: &RawJson) -> Option<RanMemo> {
-        match RunMemo::classify(raw.get()) {
-            // `data` is a slice of `raw` (serde_json borrows raw values from its input).
-            RunMemo::Data(data) => raw.narrow(data).map(RanMemo::Data),
-            RunMemo::Error(body) => Some(RanMemo::Error(body)),
-            RunMemo::NotCompleted => None,
-        }
-    }
-
-    fn decode<T: DeserializeOwned>(self, user_id: &str) -> Result<T, StepError> {
-        match self {
-            RanMemo::Data(data) => data
-                .decode()
-                .map_err(|e| StepError::decode(user_id, "the stored output", &e)),
-            RanMemo::Error(body) => Err(StepError::failed(user_id, body)),
-        }
-    }
 }
 
 /// What a `step.run` future does: return a memoized result, or run its body (after
@@ -229,13 +200,23 @@ impl Step {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let (index, registration) = self.register(id, Kind::Run, || {
-            Op::new(OpCode::StepPlanned, String::new(), id)
-        });
-        // A memoized step is decoded here, once: its future only hands the result over, and
-        // nothing is allocated for a step that does not run.
+        // A memoized step is decoded when it is reached, once, in one pass straight into
+        // `T`: its future only hands the result over, and nothing is allocated for a step
+        // that does not run.
+        let (index, registration) = self.register(
+            id,
+            Kind::Run,
+            || Op::new(OpCode::StepPlanned, String::new(), id),
+            |raw| match RunMemo::<T>::decode(raw) {
+                RunMemo::Data(output) => {
+                    Some(output.map_err(|e| StepError::decode(id, "the stored output", &e)))
+                }
+                RunMemo::Error(body) => Some(Err(StepError::failed(id, body))),
+                RunMemo::NotCompleted => None,
+            },
+        );
         let plan = match registration {
-            Registration::Ran(memo) => RunPlan::Done(memo.decode(id)),
+            Registration::Ran(result) => RunPlan::Done(result),
             Registration::Memoized(raw) => RunPlan::Done(decode_run_memo(id, raw.get())),
             Registration::Execute(hash) => RunPlan::Run {
                 hash,
@@ -275,7 +256,7 @@ impl Step {
 
     /// Pauses the run for `duration` (protocol §7.4 `Sleep`).
     pub fn sleep(&self, id: &str, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
-        let (_, registration) = self.register(id, Kind::Other, || {
+        let registration = self.register_other(id, || {
             let mut op = Op::new(OpCode::Sleep, String::new(), id);
             op.opts = Some(OpOpts::Sleep {
                 duration: format_duration(duration),
@@ -296,7 +277,7 @@ impl Step {
             self.shared.lock().counter.next_digest(id);
             return resolve_or_park(None);
         }
-        let (_, registration) = self.register(id, Kind::Other, || {
+        let registration = self.register_other(id, || {
             let mut op = Op::new(OpCode::Sleep, String::new(), id);
             op.opts = Some(OpOpts::Sleep {
                 duration: format_rfc3339(until),
@@ -318,7 +299,7 @@ impl Step {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        let (_, registration) = self.register(id, Kind::Other, || {
+        let registration = self.register_other(id, || {
             let mut op = Op::new(OpCode::WaitForEvent, String::new(), id);
             op.opts = Some(OpOpts::WaitForEvent {
                 event: wait.event,
@@ -368,7 +349,7 @@ impl Step {
             }
         };
         let function_id = function.composite_id(&self.shared.app_id);
-        let (_, registration) = self.register(id, Kind::Other, || {
+        let registration = self.register_other(id, || {
             let mut op = Op::new(OpCode::InvokeFunction, String::new(), id);
             op.opts = Some(OpOpts::Invoke {
                 function_id,
@@ -397,17 +378,30 @@ impl Step {
         })
     }
 
+    /// Registers a step other than `step.run`: see [`Step::register`].
+    fn register_other(&self, id: &str, op: impl FnOnce() -> Op) -> Registration {
+        self.register(id, Kind::Other, op, |_| None::<Infallible>).1
+    }
+
     /// Registers a step: hashes its id, takes its memoized value, or records it as found.
-    /// Returns the step's repeat index (protocol §1.2) and what the step does.
-    fn register(&self, id: &str, kind: Kind, op: impl FnOnce() -> Op) -> (u32, Registration) {
+    /// A `step.run` memo goes through `ran` (under the state lock), which decodes it, or
+    /// returns `None` when it is not a result: the step is then new. Returns the step's
+    /// repeat index (protocol §1.2) and what the step does.
+    fn register<R>(
+        &self,
+        id: &str,
+        kind: Kind,
+        op: impl FnOnce() -> Op,
+        ran: impl FnOnce(&str) -> Option<R>,
+    ) -> (u32, Registration<R>) {
         let mut state = self.shared.lock();
         let (digest, index) = state.counter.next_digest(id);
         if let Some(raw) = state.memo.take(&digest) {
             match kind {
                 Kind::Other => return (index, Registration::Memoized(raw)),
                 Kind::Run => {
-                    if let Some(memo) = RanMemo::classify(&raw) {
-                        return (index, Registration::Ran(memo));
+                    if let Some(result) = ran(raw.get()) {
+                        return (index, Registration::Ran(result));
                     }
                 }
             }
@@ -577,9 +571,10 @@ async fn resolve_or_park(registration: Option<Registration>) {
 }
 
 fn decode_run_memo<T: DeserializeOwned>(user_id: &str, raw: &str) -> Result<T, StepError> {
-    match RunMemo::classify(raw) {
-        RunMemo::Data(data) => serde_json::from_str(data)
-            .map_err(|e| StepError::decode(user_id, "the stored output", &e)),
+    match RunMemo::decode(raw) {
+        RunMemo::Data(output) => {
+            output.map_err(|e| StepError::decode(user_id, "the stored output", &e))
+        }
         RunMemo::Error(body) => Err(StepError::failed(user_id, body)),
         RunMemo::NotCompleted => Err(StepError::failed(
             user_id,
@@ -624,24 +619,23 @@ pub(crate) fn retry_after_value(at: RetryAt) -> String {
 mod tests {
     use super::*;
 
-    fn raw(s: &str) -> RawJson {
-        RawJson::parse(s).expect("valid json")
-    }
-
     #[test]
-    fn a_memoized_run_output_decodes_from_its_place_in_the_memo() {
-        let memo = RanMemo::classify(&raw(r#"{ "data" : {"first":"a b","second":true} }"#))
-            .expect("a result");
-        let value: serde_json::Value = memo.decode("step").expect("decodes");
+    fn a_memoized_invoke_result_decodes_into_the_output_type() {
+        let value: serde_json::Value =
+            decode_run_memo("call", r#"{ "data" : {"first":"a b","second":true} }"#)
+                .expect("decodes");
         assert_eq!(value, serde_json::json!({"first": "a b", "second": true}));
     }
 
     #[test]
-    fn a_memoized_run_error_decodes_to_a_step_error_and_input_is_not_a_result() {
-        let memo = RanMemo::classify(&raw(r#"{"error":{"name":"Error","message":"broken"}}"#))
-            .expect("a result");
-        let error = memo.decode::<u64>("step").expect_err("a step error");
+    fn a_memoized_invoke_error_or_non_result_is_a_step_error() {
+        let error =
+            decode_run_memo::<u64>("call", r#"{"error":{"name":"Error","message":"broken"}}"#)
+                .expect_err("a step error");
         assert!(error.to_string().contains("broken"), "{error}");
-        assert!(RanMemo::classify(&raw(r#"{"input":[1]}"#)).is_none());
+        let error = decode_run_memo::<u64>("call", r#"{"input":[1]}"#).expect_err("no result");
+        assert!(error.to_string().contains("no stored result"), "{error}");
+        let error = decode_run_memo::<u64>("call", r#"{"data":"x"}"#).expect_err("not a u64");
+        assert!(error.to_string().contains("stored output"), "{error}");
     }
 }

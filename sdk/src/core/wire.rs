@@ -433,56 +433,82 @@ pub struct ErrorBody {
     pub stack: Option<String>,
 }
 
-/// The memoized value of a `step.run`-type step or an `invoke` (protocol §7.2).
+/// The memoized value of a `step.run`-type step or an `invoke` (protocol §7.2), decoded in
+/// one pass: the output goes straight into the type the step returns.
 #[derive(Debug)]
-pub enum RunMemo<'a> {
-    /// `{"data": <json>}`: the step's output, as JSON text (a slice of the memoized value).
-    Data(&'a str),
+pub enum RunMemo<T> {
+    /// `{"data": <json>}`: the step's output, or why it does not decode into `T`.
+    Data(Result<T, serde_json::Error>),
     /// `{"error": {...}}`: the step failed permanently.
     Error(ErrorBody),
     /// `{"input": [...]}` or any other shape: not a result, the step is not memoized.
     NotCompleted,
 }
 
-impl<'a> RunMemo<'a> {
-    /// Classifies the JSON text of a memoized value of a run-type step.
-    pub fn classify(raw: &'a str) -> RunMemo<'a> {
+impl<T: DeserializeOwned> RunMemo<T> {
+    /// Decodes the JSON text of a memoized value of a run-type step. `{"data": null}` is
+    /// data (`null` decoded into `T`), not a missing output; when both keys are present,
+    /// `data` wins.
+    pub fn decode(raw: &str) -> RunMemo<T> {
         #[derive(Deserialize)]
-        struct Shape<'b> {
-            #[serde(borrow, default, deserialize_with = "present")]
-            data: Option<&'b RawValue>,
-            #[serde(default)]
-            error: Option<ErrorBody>,
+        #[serde(field_identifier, rename_all = "lowercase")]
+        enum Field {
+            Data,
+            Error,
+            #[serde(other)]
+            Other,
         }
-        // `{"data": null}` must stay distinguishable from a missing `data` key, so `data`
-        // is read as a raw value (a raw `null` is `Some`).
-        match serde_json::from_str::<Shape<'a>>(raw) {
-            Ok(Shape {
-                data: Some(data), ..
-            }) => RunMemo::Data(data.get()),
-            Ok(Shape {
-                error: Some(error), ..
-            }) => RunMemo::Error(error),
-            _ => RunMemo::NotCompleted,
+
+        struct Shape<'f, T> {
+            /// Set while `data` is being decoded: an error then is the output's, not the
+            /// shape's.
+            in_data: &'f std::cell::Cell<bool>,
+            _output: std::marker::PhantomData<T>,
+        }
+
+        impl<'de, T: DeserializeOwned> Visitor<'de> for Shape<'_, T> {
+            type Value = (Option<T>, Option<ErrorBody>);
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a memoized step result")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut data, mut error) = (None, None);
+                while let Some(field) = map.next_key()? {
+                    match field {
+                        Field::Data if data.is_none() => {
+                            self.in_data.set(true);
+                            data = Some(map.next_value()?);
+                            self.in_data.set(false);
+                        }
+                        Field::Error if error.is_none() => error = map.next_value()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok((data, error))
+            }
+        }
+
+        let in_data = std::cell::Cell::new(false);
+        let mut deserializer = serde_json::Deserializer::from_str(raw);
+        let shape = Shape {
+            in_data: &in_data,
+            _output: std::marker::PhantomData,
+        };
+        match deserializer.deserialize_map(shape) {
+            Ok((Some(data), _)) => RunMemo::Data(Ok(data)),
+            Ok((None, Some(error))) => RunMemo::Error(error),
+            Ok((None, None)) => RunMemo::NotCompleted,
+            Err(error) if in_data.get() => RunMemo::Data(Err(error)),
+            Err(_) => RunMemo::NotCompleted,
         }
     }
-}
-
-/// Reads a present field as `Some`, even when its value is `null`.
-fn present<'de, D>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    <&'de RawValue>::deserialize(deserializer).map(Some)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn raw(s: &str) -> RawJson {
-        RawJson::parse(s).expect("valid json")
-    }
 
     #[test]
     fn call_request_with_null_stack_and_no_events_parses() {
@@ -509,28 +535,34 @@ mod tests {
         assert_eq!(req.steps.get(&first), Some(r#"{"data":"first step"}"#));
     }
 
+    fn run_memo(raw: &str) -> RunMemo<serde_json::Value> {
+        RunMemo::decode(raw)
+    }
+
     #[test]
-    fn memoized_data_keeps_its_raw_bytes() {
-        let value = raw(r#"{"data":{"first":"first step","second":true}}"#);
-        match RunMemo::classify(value.get()) {
-            RunMemo::Data(d) => assert_eq!(d, r#"{"first":"first step","second":true}"#),
-            other => panic!("unexpected {other:?}"),
-        }
+    fn memoized_data_decodes_into_the_output_type() {
+        let memo = run_memo(r#"{"data":{"first":"first step","second":true}}"#);
+        assert!(
+            matches!(&memo, RunMemo::Data(Ok(v)) if *v == serde_json::json!({"first": "first step", "second": true})),
+            "{memo:?}"
+        );
+        let typed: RunMemo<u64> = RunMemo::decode(r#"{"data":"not a number"}"#);
+        assert!(matches!(typed, RunMemo::Data(Err(_))), "{typed:?}");
     }
 
     #[test]
     fn memoized_null_data_is_data_not_missing() {
-        let value = raw(r#"{"data":null}"#);
         assert!(matches!(
-            RunMemo::classify(value.get()),
-            RunMemo::Data("null")
+            run_memo(r#"{"data":null}"#),
+            RunMemo::Data(Ok(serde_json::Value::Null))
         ));
+        let memo = run_memo(r#"{"error":{"name":"Error","message":"x"},"data":1}"#);
+        assert!(matches!(memo, RunMemo::Data(Ok(_))), "data wins: {memo:?}");
     }
 
     #[test]
     fn memoized_error_is_an_error() {
-        let value = raw(r#"{"error":{"name":"Error","message":"broken","stack":"x"}}"#);
-        match RunMemo::classify(value.get()) {
+        match run_memo(r#"{"error":{"name":"Error","message":"broken","stack":"x"}}"#) {
             RunMemo::Error(e) => {
                 assert_eq!(e.message, "broken");
                 assert_eq!(e.name, "Error");
@@ -540,15 +572,71 @@ mod tests {
     }
 
     #[test]
-    fn edited_input_is_not_a_result() {
-        let value = raw(r#"{"input":[1,2]}"#);
-        assert!(matches!(
-            RunMemo::classify(value.get()),
-            RunMemo::NotCompleted
-        ));
-        assert!(matches!(
-            RunMemo::classify(raw("null").get()),
-            RunMemo::NotCompleted
-        ));
+    fn edited_input_and_other_shapes_are_not_results() {
+        for raw in [
+            r#"{"input":[1,2]}"#,
+            "null",
+            "[1]",
+            r#"{"error":null}"#,
+            r#"{"error":"not an error object"}"#,
+        ] {
+            assert!(
+                matches!(run_memo(raw), RunMemo::NotCompleted),
+                "{raw} is not a result"
+            );
+        }
+    }
+
+    #[test]
+    fn a_memo_value_is_a_range_of_the_request_text() {
+        let first = crate::core::hash::hash_step_id("first step");
+        let text: Arc<str> = format!(r#"{{"ctx":{{}},"steps":{{"{first}":{{"data":1}}}}}}"#).into();
+        let mut req = CallRequest::parse(Arc::clone(&text)).expect("parses");
+        let digest = parse_step_hash(&first).expect("a hash");
+        let value = req.steps.take(&digest).expect("memoized");
+        assert_eq!(value.get(), r#"{"data":1}"#);
+        assert!(
+            std::ptr::eq(value.text.as_ptr(), text.as_ptr()),
+            "shared, not copied"
+        );
+        assert!(req.steps.take(&digest).is_none(), "taken once");
+    }
+
+    #[test]
+    fn events_must_be_an_array_and_its_first_element_is_found() {
+        let err = CallRequest::from_slice(br#"{"ctx":{},"events":{"name":"x"}}"#)
+            .expect_err("events is an object");
+        assert!(err.to_string().contains("events"), "{err}");
+        let req = CallRequest::from_slice(br#"{"ctx":{},"events":[ {"name":"a"} , {"name":"b"}]}"#)
+            .expect("parses");
+        let first = req
+            .events
+            .expect("events")
+            .first_element()
+            .expect("an array");
+        assert_eq!(
+            first.map(|e| e.get().to_owned()),
+            Some(r#"{"name":"a"}"#.to_owned())
+        );
+        assert!(
+            RawJson::parse("[]")
+                .expect("json")
+                .first_element()
+                .expect("array")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_raw_value_outside_its_text_is_refused() {
+        let text: Arc<str> = Arc::from("[1,2]");
+        assert!(RawJson::within(&text, "1,2").is_none());
+        assert!(RawJson::within(&text, &String::from("[1,2]")).is_none());
+        assert_eq!(
+            RawJson::within(&text, &text[1..2])
+                .map(|v| v.get().to_owned())
+                .as_deref(),
+            Some("1")
+        );
     }
 }
