@@ -36,10 +36,140 @@ pub fn step_digest(id: &str, suffix: Option<u32>) -> StepDigest {
 /// The SHA-1 digest of a hashed step id.
 pub type StepDigest = [u8; 20];
 
-/// A table keyed by step digests. Its hasher is foldhash, seeded per process: a digest is
-/// 20 bytes, and SipHash cost more than the lookups it serves (three table operations per
-/// replayed step); the per-process seed keeps the bucket of a digest unpredictable.
-pub type DigestMap<V> = HashMap<StepDigest, V, foldhash::fast::RandomState>;
+/// A table keyed by step digests: a vector searched linearly while it is small (most
+/// functions have a handful of steps, and comparing a few 20-byte keys is cheaper than
+/// hashing one and allocating a table), a hash table beyond. Its hasher is foldhash, seeded
+/// per process: SipHash cost more than the lookups it serves, and the seed keeps the bucket
+/// of a digest unpredictable.
+#[derive(Debug, Clone)]
+pub struct DigestTable<V> {
+    repr: Repr<V>,
+}
+
+#[derive(Debug, Clone)]
+enum Repr<V> {
+    Small(Vec<(StepDigest, V)>),
+    Large(HashMap<StepDigest, V, foldhash::fast::RandomState>),
+}
+
+/// Up to this many keys, a [`DigestTable`] is a vector.
+const SMALL_TABLE: usize = 16;
+
+impl<V> Default for DigestTable<V> {
+    fn default() -> Self {
+        DigestTable {
+            repr: Repr::Small(Vec::new()),
+        }
+    }
+}
+
+impl<V> DigestTable<V> {
+    /// An empty table with room for `capacity` keys.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let repr = if capacity <= SMALL_TABLE {
+            Repr::Small(Vec::with_capacity(capacity))
+        } else {
+            Repr::Large(HashMap::with_capacity_and_hasher(
+                capacity,
+                Default::default(),
+            ))
+        };
+        DigestTable { repr }
+    }
+
+    /// A table of these entries; of two entries with one key, the later wins.
+    pub fn from_entries(mut entries: Vec<(StepDigest, V)>) -> Self {
+        if entries.len() > SMALL_TABLE {
+            let mut map = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
+            map.extend(entries);
+            return DigestTable {
+                repr: Repr::Large(map),
+            };
+        }
+        // Keep the last entry of each key, as a map would.
+        let mut i = 0;
+        while i < entries.len() {
+            if entries[i + 1..].iter().any(|(key, _)| *key == entries[i].0) {
+                entries.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        DigestTable {
+            repr: Repr::Small(entries),
+        }
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Small(entries) => entries.len(),
+            Repr::Large(map) => map.len(),
+        }
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &StepDigest) -> Option<&V> {
+        match &self.repr {
+            Repr::Small(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Repr::Large(map) => map.get(key),
+        }
+    }
+
+    /// Removes `key` and returns its value.
+    pub fn remove(&mut self, key: &StepDigest) -> Option<V> {
+        match &mut self.repr {
+            Repr::Small(entries) => {
+                let at = entries.iter().position(|(k, _)| k == key)?;
+                Some(entries.swap_remove(at).1)
+            }
+            Repr::Large(map) => map.remove(key),
+        }
+    }
+
+    /// The value of `key`, inserted with `V::default()` when absent.
+    pub fn entry_or_default(&mut self, key: StepDigest) -> &mut V
+    where
+        V: Default,
+    {
+        if let Repr::Small(entries) = &mut self.repr {
+            if entries.len() >= SMALL_TABLE && !entries.iter().any(|(k, _)| *k == key) {
+                let map = std::mem::take(entries).into_iter().collect();
+                self.repr = Repr::Large(map);
+            }
+        }
+        match &mut self.repr {
+            Repr::Small(entries) => {
+                let at = match entries.iter().position(|(k, _)| *k == key) {
+                    Some(at) => at,
+                    None => {
+                        entries.push((key, V::default()));
+                        entries.len() - 1
+                    }
+                };
+                &mut entries[at].1
+            }
+            Repr::Large(map) => map.entry(key).or_default(),
+        }
+    }
+
+    /// Every value, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        let (small, large) = match &self.repr {
+            Repr::Small(entries) => (Some(entries.iter().map(|(_, v)| v)), None),
+            Repr::Large(map) => (None, Some(map.values())),
+        };
+        small
+            .into_iter()
+            .flatten()
+            .chain(large.into_iter().flatten())
+    }
+}
 
 /// Parses a hashed step id (40 lowercase hex digits, as this SDK writes them) back into its
 /// digest; anything else is `None`, since it can never equal a hash this SDK computes.
@@ -101,7 +231,7 @@ pub struct StepIdCounter {
     /// Occurrences seen so far for each user id, keyed by the digest of the id (which the
     /// first occurrence needs anyway), so counting a step allocates nothing; the next
     /// repeat index equals this count.
-    seen: DigestMap<u32>,
+    seen: DigestTable<u32>,
 }
 
 impl StepIdCounter {
@@ -109,7 +239,7 @@ impl StepIdCounter {
     /// that many steps never grows (and rehashes) the table.
     pub fn with_capacity(steps: usize) -> Self {
         StepIdCounter {
-            seen: DigestMap::with_capacity_and_hasher(steps, Default::default()),
+            seen: DigestTable::with_capacity(steps),
         }
     }
 
@@ -128,7 +258,7 @@ impl StepIdCounter {
     /// replay of a memoized step never needs the text.
     pub fn next_digest(&mut self, user_id: &str) -> (StepDigest, u32) {
         let first = step_digest(user_id, None);
-        let count = self.seen.entry(first).or_insert(0);
+        let count = self.seen.entry_or_default(first);
         let index = *count;
         // Four billion repeats of one id in a single request cannot happen in practice;
         // saturating keeps this total without a panic path.
@@ -174,6 +304,51 @@ fn push_lower_hex(bytes: &[u8], out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn digest(n: usize) -> StepDigest {
+        step_digest(&n.to_string(), None)
+    }
+
+    #[test]
+    fn a_digest_table_behaves_like_a_map_small_and_large() {
+        for n in [3, SMALL_TABLE, SMALL_TABLE + 1, 100] {
+            let mut table = DigestTable::with_capacity(1);
+            for round in 1..=2u32 {
+                for i in 0..n {
+                    *table.entry_or_default(digest(i)) += 1;
+                    assert_eq!(table.get(&digest(i)), Some(&round), "n = {n}, i = {i}");
+                }
+            }
+            assert_eq!(table.len(), n);
+            assert_eq!(table.values().sum::<u32>() as usize, 2 * n);
+            for i in (0..n).rev() {
+                assert_eq!(table.remove(&digest(i)), Some(2));
+                assert_eq!(table.remove(&digest(i)), None);
+            }
+            assert!(table.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_digest_table_from_entries_keeps_the_last_entry_of_a_key() {
+        for extra in [0, SMALL_TABLE] {
+            let mut entries = vec![
+                (digest(1), "first"),
+                (digest(2), "two"),
+                (digest(1), "last"),
+            ];
+            entries.extend((100..100 + extra).map(|i| (digest(i), "filler")));
+            let mut table = DigestTable::from_entries(entries);
+            assert_eq!(table.len(), 2 + extra);
+            assert_eq!(table.remove(&digest(1)), Some("last"));
+            assert_eq!(
+                table.get(&digest(1)),
+                None,
+                "the earlier duplicate is gone too"
+            );
+            assert_eq!(table.get(&digest(2)), Some(&"two"));
+        }
+    }
 
     #[test]
     fn step_ids_hash_to_the_protocol_vectors() {

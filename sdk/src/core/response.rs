@@ -1,5 +1,7 @@
 //! Responses of the serve endpoint: status codes, headers and bodies (protocol §4.1, §7.5).
 
+use std::sync::LazyLock;
+
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
@@ -138,19 +140,23 @@ impl CallResponse {
 
 /// A JSON response with the SDK headers every response carries (protocol §4.1).
 pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Vec<u8>> {
-    const JSON: HeaderValue = HeaderValue::from_static("application/json");
-    const SDK: HeaderValue = HeaderValue::from_static(SDK_HEADER_VALUE);
-    const REQ_VERSION: HeaderValue = HeaderValue::from_static("2");
-    // Room for these five, a signature and a retry header: the map never grows.
-    let mut h = HeaderMap::with_capacity(8);
-    h.insert(header::CONTENT_TYPE, JSON);
-    h.insert(headers::SDK, SDK);
-    h.insert(header::USER_AGENT, SDK);
-    h.insert(headers::REQ_VERSION, REQ_VERSION);
-    h.insert(headers::SDK_HANDLED, TRUE);
+    /// The headers, built once: cloning the map costs a fraction of building it.
+    static HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
+        const SDK: HeaderValue = HeaderValue::from_static(SDK_HEADER_VALUE);
+        let mut h = HeaderMap::with_capacity(8);
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(headers::SDK, SDK);
+        h.insert(header::USER_AGENT, SDK);
+        h.insert(headers::REQ_VERSION, HeaderValue::from_static("2"));
+        h.insert(headers::SDK_HANDLED, TRUE);
+        h
+    });
     let mut res = Response::new(body);
     *res.status_mut() = status;
-    *res.headers_mut() = h;
+    *res.headers_mut() = HEADERS.clone();
     res
 }
 

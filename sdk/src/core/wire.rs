@@ -14,7 +14,7 @@ use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use super::hash::{DigestMap, StepDigest, parse_step_hash};
+use super::hash::{DigestTable, StepDigest, parse_step_hash};
 
 /// One JSON value inside a shared text (the body of a call request, or a run-state response
 /// from the API). Cloning or keeping one costs a reference count, never a copy.
@@ -269,14 +269,14 @@ struct WireStack<'a> {
 pub struct Memo {
     text: Arc<str>,
     /// Digest → the value's range in `text`.
-    values: DigestMap<(usize, usize)>,
+    values: DigestTable<(usize, usize)>,
 }
 
 impl Default for Memo {
     fn default() -> Self {
         Memo {
             text: Arc::from(""),
-            values: DigestMap::default(),
+            values: DigestTable::default(),
         }
     }
 }
@@ -301,16 +301,18 @@ impl Memo {
         text: &Arc<str>,
         entries: Vec<(StepDigest, &RawValue)>,
     ) -> Result<Memo, serde_json::Error> {
-        // The table is built at its final size, never rehashed while growing.
-        let mut values = DigestMap::with_capacity_and_hasher(entries.len(), Default::default());
-        for (digest, value) in entries {
-            let value = RawJson::within(text, value.get())
-                .ok_or_else(|| serde::de::Error::custom("a raw value outside its text"))?;
-            values.insert(digest, (value.start, value.end));
-        }
+        let ranges = entries
+            .into_iter()
+            .map(|(digest, value)| {
+                let value = RawJson::within(text, value.get())
+                    .ok_or_else(|| serde::de::Error::custom("a raw value outside its text"))?;
+                Ok((digest, (value.start, value.end)))
+            })
+            .collect::<Result<Vec<_>, serde_json::Error>>()?;
         Ok(Memo {
             text: Arc::clone(text),
-            values,
+            // Built at its final size, never rehashed while growing.
+            values: DigestTable::from_entries(ranges),
         })
     }
 
@@ -361,11 +363,9 @@ impl From<HashMap<String, Box<RawValue>>> for Memo {
                 ranges.push((digest, (start, text.len())));
             }
         }
-        let mut map = DigestMap::with_capacity_and_hasher(ranges.len(), Default::default());
-        map.extend(ranges);
         Memo {
             text: Arc::from(text),
-            values: map,
+            values: DigestTable::from_entries(ranges),
         }
     }
 }
