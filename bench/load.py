@@ -39,7 +39,7 @@ ROUNDS = env_int("BENCH_ROUNDS", 3)
 WARMUP = env_int("BENCH_WARMUP", 2)  # seconds per server and case, before round 1
 CONNECTIONS = env_int("BENCH_CONNECTIONS", 8)
 THREADS = env_int("BENCH_THREADS", 1)  # wrk threads
-SERVERS = os.environ.get("BENCH_SERVERS", "ours,js,floor").split(",")
+SERVERS = os.environ.get("BENCH_SERVERS", "ours,js,floor,floor-dom").split(",")
 # Another build of our fixture server (say, from before a change), measured as "baseline".
 BASELINE = os.environ.get("BENCH_BASELINE")
 if BASELINE and "baseline" not in SERVERS:
@@ -110,11 +110,11 @@ def free_port():
 
 
 class Server:
-    def __init__(self, name, argv, cwd=None):
+    def __init__(self, name, argv, cwd=None, extra_env=None):
         self.name = name
         self.port = free_port()
         env = dict(os.environ, PORT=str(self.port), INNGEST_DEV="1", BENCH_STEPS="1",
-                   RUST_LOG="off", NODE_ENV="production")
+                   RUST_LOG="off", NODE_ENV="production", **(extra_env or {}))
         # Not a dev server, so neither SDK tries to reach one.
         env.pop("INNGEST_SIGNING_KEY", None)
         self.log = tempfile.TemporaryFile()
@@ -124,7 +124,7 @@ class Server:
     def url(self, fn_id, status):
         url = f"http://127.0.0.1:{self.port}/api/inngest?fnId={fn_id}&stepId=step"
         # The floor cannot tell a discovery call from a final one; the query tells it.
-        return url + "&status=206" if self.name == "floor" and status == 206 else url
+        return url + "&status=206" if self.name.startswith("floor") and status == 206 else url
 
     def wait_ready(self, timeout=60):
         deadline = time.time() + timeout
@@ -178,9 +178,9 @@ def check(server, name, case):
             got_status, got_body = 200, json.dumps(ops[0].get("data")).encode()
     if got_status != status:
         sys.exit(f"{server.name}/{name}: status {got_status}, expected {status}: {got_body[:300]!r}")
-    if server.name != "floor" and expected is not None and json.loads(got_body) != expected:
+    if not server.name.startswith("floor") and expected is not None and json.loads(got_body) != expected:
         sys.exit(f"{server.name}/{name}: body {got_body[:300]!r}, expected {expected!r}")
-    if server.name != "floor" and status == 206:
+    if not server.name.startswith("floor") and status == 206:
         ops = json.loads(got_body)
         if not (isinstance(ops, list) and len(ops) == 1 and ops[0].get("op") == "StepRun"):
             sys.exit(f"{server.name}/{name}: expected one StepRun op, got {got_body[:300]!r}")
@@ -232,12 +232,15 @@ def fit(points):
 def main():
     root = os.path.dirname(os.path.abspath(__file__))
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "..", "target"))
+    floor = [os.path.join(os.environ.get("BENCH_FLOOR_TARGET", target), "release",
+                          "bench-floor")]
     binaries = {
-        "ours": ([os.path.join(target, "release", "examples", "conformance")], None),
-        "js": (["node", "server.mjs"], os.path.join(root, "js")),
-        "floor": ([os.path.join(os.environ.get("BENCH_FLOOR_TARGET", target), "release",
-                                "bench-floor")], None),
-        "baseline": ([BASELINE or "false"], None),
+        "ours": ([os.path.join(target, "release", "examples", "conformance")], None, None),
+        "js": (["node", "server.mjs"], os.path.join(root, "js"), None),
+        "floor": (floor, None, None),
+        # Not a floor: the floor binary parsing into serde_json::Value, for context.
+        "floor-dom": (floor, None, {"FLOOR_PARSE": "value"}),
+        "baseline": ([BASELINE or "false"], None, None),
     }
     the_cases = cases()
     workdir = tempfile.mkdtemp(prefix="inngest-bench-")
@@ -260,8 +263,8 @@ def main():
     rss = {s: 0 for s in SERVERS}
     try:
         for name in SERVERS:
-            argv, cwd = binaries[name]
-            servers.append(Server(name, argv, cwd))
+            argv, cwd, extra_env = binaries[name]
+            servers.append(Server(name, argv, cwd, extra_env))
         for server in servers:
             server.wait_ready()
             for name, case in the_cases.items():
@@ -281,7 +284,7 @@ def main():
                     r["rss_kib"] = server.peak_rss_kib()
                     rss[server.name] = max(rss[server.name], r["rss_kib"])
                     results[server.name][name].append(r)
-                    print(f"round {round_ + 1} {name:9} {server.name:5} {r['rps']:10.1f} req/s"
+                    print(f"round {round_ + 1} {name:9} {server.name:9} {r['rps']:10.1f} req/s"
                           f"  p50 {r['p50'] or 0:8.3f} ms  p99 {r['p99'] or 0:8.3f} ms"
                           f"  VmHWM {r['rss_kib'] / 1024:6.1f} MiB  errors {r['errors']}",
                           flush=True)
@@ -306,8 +309,11 @@ def main():
     if "ours" in SERVERS:
         print()
         baseline = "baseline" in SERVERS
-        print("| case | ours/floor req/s | ours/JS req/s |" + (" ours/baseline req/s |" if baseline else ""))
-        print("|---|---:|---:|" + ("---:|" if baseline else ""))
+        dom = "floor-dom" in SERVERS
+        print("| case | ours/floor req/s | ours/JS req/s |"
+              + (" ours/floor-dom req/s |" if dom else "")
+              + (" ours/baseline req/s |" if baseline else ""))
+        print("|---|---:|---:|" + ("---:|" if dom else "") + ("---:|" if baseline else ""))
         for name in the_cases:
             ours = med("ours", name, "rps")
             floor = med("floor", name, "rps") if "floor" in SERVERS else 0
@@ -316,6 +322,9 @@ def main():
             floor = f"{ours / floor:.1%}" if floor else "-"
             js = f"{ours / js:.1f}×" if js else "-"
             row = f"| {name} | {floor} | {js} |"
+            if dom:
+                value = med("floor-dom", name, "rps")
+                row += f" {ours / value:.1%} |" if value else " - |"
             if baseline:
                 before = med("baseline", name, "rps")
                 row += f" {ours / before:.2f}× |" if before else " - |"
@@ -326,7 +335,7 @@ def main():
                 if name in ("final3", "memo100", "memo1000")]
         if len(memo) >= 2:
             for server in SERVERS:
-                if server == "floor":
+                if server.startswith("floor"):
                     continue
                 # Service time per request: the wall time one request costs at full load.
                 if any(med(server, name, "rps") == 0 for _, name in memo):

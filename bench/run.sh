@@ -8,7 +8,7 @@
 #   BENCH_DURATION=2 BENCH_ROUNDS=1 bash bench/run.sh  # a quick check
 #
 # Settings (environment): BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP, BENCH_CONNECTIONS,
-# BENCH_THREADS, BENCH_SERVERS (ours,js,floor), BENCH_CASES (final3,discovery,memo100,
+# BENCH_THREADS, BENCH_SERVERS (ours,js,floor,floor-dom), BENCH_CASES (final3,discovery,memo100,
 # memo1000), BENCH_OUT (a file for the raw results as JSON). CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
