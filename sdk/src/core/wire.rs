@@ -46,7 +46,7 @@ impl RawJson {
 
     /// Whether the value is JSON `null` (a finished sleep, a timed-out wait).
     pub fn is_null(&self) -> bool {
-        self.get() == "null"
+        self.get().trim() == "null"
     }
 
     /// The part `part` of `text` as a raw value, or `None` when `part` is not a slice of
