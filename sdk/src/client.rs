@@ -211,14 +211,9 @@ impl Client {
     /// `GET {api}/v0/runs/{run_id}/batch`: the run's events, as a JSON array (protocol
     /// §7.10).
     pub(crate) async fn fetch_run_events(&self, run_id: &str) -> Result<RawJson, ApiError> {
-        let events =
-            RawJson::parse(self.fetch_run_part(run_id, "batch").await?).map_err(ApiError::Body)?;
-        if !events.get().starts_with('[') {
-            return Err(ApiError::Body(serde::de::Error::custom(
-                "the run's events are not an array",
-            )));
-        }
-        Ok(events)
+        RawJson::parse(self.fetch_run_part(run_id, "batch").await?)
+            .and_then(|events| events.require_array("the run's events"))
+            .map_err(ApiError::Body)
     }
 
     /// `GET {api}/v0/runs/{run_id}/actions`: the run's memoized steps (protocol §7.10).

@@ -207,13 +207,7 @@ impl Step {
             id,
             Kind::Run,
             || Op::new(OpCode::StepPlanned, String::new(), id),
-            |raw| match RunMemo::<T>::decode(raw) {
-                RunMemo::Data(output) => {
-                    Some(output.map_err(|e| StepError::decode(id, "the stored output", &e)))
-                }
-                RunMemo::Error(body) => Some(Err(StepError::failed(id, body))),
-                RunMemo::NotCompleted => None,
-            },
+            |raw| run_result(id, raw),
         );
         let plan = match registration {
             Registration::Ran(result) => RunPlan::Done(result),
@@ -570,21 +564,30 @@ async fn resolve_or_park(registration: Option<Registration>) {
     }
 }
 
-fn decode_run_memo<T: DeserializeOwned>(user_id: &str, raw: &str) -> Result<T, StepError> {
+/// The result a memoized run-type value holds (protocol §7.2), decoded into `T` in one pass;
+/// `None` when the value is not a result (a `step.run` then runs as a new step).
+fn run_result<T: DeserializeOwned>(user_id: &str, raw: &str) -> Option<Result<T, StepError>> {
     match RunMemo::decode(raw) {
         RunMemo::Data(output) => {
-            output.map_err(|e| StepError::decode(user_id, "the stored output", &e))
+            Some(output.map_err(|e| StepError::decode(user_id, "the stored output", &e)))
         }
-        RunMemo::Error(body) => Err(StepError::failed(user_id, body)),
-        RunMemo::NotCompleted => Err(StepError::failed(
+        RunMemo::Error(body) => Some(Err(StepError::failed(user_id, body))),
+        RunMemo::NotCompleted => None,
+    }
+}
+
+/// The result of a memoized invoke; a value that is not a result is a failed step.
+fn decode_run_memo<T: DeserializeOwned>(user_id: &str, raw: &str) -> Result<T, StepError> {
+    run_result(user_id, raw).unwrap_or_else(|| {
+        Err(StepError::failed(
             user_id,
             ErrorBody {
                 name: "Error".into(),
                 message: "the step has no stored result".into(),
                 stack: None,
             },
-        )),
-    }
+        ))
+    })
 }
 
 /// Serializes a step output as raw JSON; a value that cannot be serialized (a map with

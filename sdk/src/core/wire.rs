@@ -6,7 +6,6 @@
 //! handler asks for it, straight into the type the user asked for. The body is checked to
 //! be UTF-8 once, as a whole, so nothing checks a part of it again.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -30,8 +29,7 @@ impl RawJson {
     pub fn parse(text: impl Into<Arc<str>>) -> Result<RawJson, serde_json::Error> {
         let text = text.into();
         let value: &RawValue = serde_json::from_str(&text)?;
-        let value = RawJson::within(&text, value.get());
-        value.ok_or_else(|| serde::de::Error::custom("a raw value outside its text"))
+        RawJson::borrowed(&text, value)
     }
 
     /// The value's JSON text.
@@ -51,7 +49,7 @@ impl RawJson {
 
     /// The part `part` of `text` as a raw value, or `None` when `part` is not a slice of
     /// `text` (serde_json borrows raw values from the text it parses, so it always is).
-    pub(crate) fn within(text: &Arc<str>, part: &str) -> Option<RawJson> {
+    fn within(text: &Arc<str>, part: &str) -> Option<RawJson> {
         let start = (part.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
         let end = start.checked_add(part.len())?;
         let found = text.get(start..end)?;
@@ -60,6 +58,24 @@ impl RawJson {
             start,
             end,
         })
+    }
+
+    /// A value serde_json borrowed from `text` (it borrows raw values from the text it
+    /// parses, so this fails only if that ever changes).
+    fn borrowed(text: &Arc<str>, value: &RawValue) -> Result<RawJson, serde_json::Error> {
+        RawJson::within(text, value.get())
+            .ok_or_else(|| serde::de::Error::custom("a raw value outside its text"))
+    }
+
+    /// This value, if it is a JSON array (`what` names it in the error).
+    pub(crate) fn require_array(self, what: &str) -> Result<RawJson, serde_json::Error> {
+        if self.get().starts_with('[') {
+            Ok(self)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{what} is not a JSON array"
+            )))
+        }
     }
 
     /// The first element of this value, which must be a JSON array; `None` when it is
@@ -89,16 +105,8 @@ impl RawJson {
         }
         let First(first) = serde_json::from_str(self.get())?;
         first
-            .map(|first| {
-                self.narrow(first.get())
-                    .ok_or_else(|| serde::de::Error::custom("a raw value outside its text"))
-            })
+            .map(|first| RawJson::borrowed(&self.text, first))
             .transpose()
-    }
-
-    /// A part of this value (a slice of [`RawJson::get`]) as a raw value of its own.
-    pub(crate) fn narrow(&self, part: &str) -> Option<RawJson> {
-        RawJson::within(&self.text, part)
     }
 }
 
@@ -137,20 +145,11 @@ impl CallRequest {
     /// Parses a call request from its body.
     pub fn parse(text: Arc<str>) -> Result<CallRequest, serde_json::Error> {
         let wire: WireCallRequest<'_> = serde_json::from_str(&text)?;
-        let raw = |part: Option<&RawValue>| -> Result<Option<RawJson>, serde_json::Error> {
-            part.map(|part| {
-                RawJson::within(&text, part.get())
-                    .ok_or_else(|| serde::de::Error::custom("a raw value outside its text"))
-            })
-            .transpose()
-        };
-        let events = raw(wire.events)?;
-        if events
-            .as_ref()
-            .is_some_and(|events| !events.get().starts_with('['))
-        {
-            return Err(serde::de::Error::custom("`events` is not an array"));
-        }
+        let raw =
+            |part: Option<&RawValue>| part.map(|part| RawJson::borrowed(&text, part)).transpose();
+        let events = raw(wire.events)?
+            .map(|events| events.require_array("`events`"))
+            .transpose()?;
         let ctx = wire.ctx;
         let stack = match ctx.stack {
             Some(stack) => Some(CallStack {
@@ -304,8 +303,7 @@ impl Memo {
         let ranges = entries
             .into_iter()
             .map(|(digest, value)| {
-                let value = RawJson::within(text, value.get())
-                    .ok_or_else(|| serde::de::Error::custom("a raw value outside its text"))?;
+                let value = RawJson::borrowed(text, value)?;
                 Ok((digest, (value.start, value.end)))
             })
             .collect::<Result<Vec<_>, serde_json::Error>>()?;
@@ -348,25 +346,6 @@ impl Memo {
             start,
             end,
         })
-    }
-}
-
-impl From<HashMap<String, Box<RawValue>>> for Memo {
-    /// A memo of values held one by one (tests, tools): they are copied into one text.
-    fn from(values: HashMap<String, Box<RawValue>>) -> Self {
-        let mut text = String::new();
-        let mut ranges = Vec::with_capacity(values.len());
-        for (hash, value) in &values {
-            if let Some(digest) = parse_step_hash(hash) {
-                let start = text.len();
-                text.push_str(value.get());
-                ranges.push((digest, (start, text.len())));
-            }
-        }
-        Memo {
-            text: Arc::from(text),
-            values: DigestTable::from_entries(ranges),
-        }
     }
 }
 

@@ -105,13 +105,13 @@ impl Endpoint {
             ctx,
             ..
         } = request;
-        // Only with `use_api`, or an executor that sends no `event`: use the first.
-        let event = match event {
-            Some(event) => Some(event),
-            None => events
+        // With `use_api` (the fetched batch), or from an executor that sends no `event`:
+        // the trigger is the first of `events`.
+        let event = event.or_else(|| {
+            events
                 .as_ref()
-                .and_then(|events| events.first_element().ok().flatten()),
-        };
+                .and_then(|events| events.first_element().ok().flatten())
+        });
         let Some(event) = event else {
             return Err(Refused::new(
                 StatusCode::BAD_REQUEST,
@@ -160,14 +160,12 @@ impl Endpoint {
         let fetched = async {
             let events = client.fetch_run_events(run_id).await?;
             let steps = client.fetch_run_steps(run_id).await?;
-            let event = events
-                .first_element()
-                .map_err(crate::client::ApiError::Body)?;
-            Ok::<_, crate::client::ApiError>((event, events, steps))
+            Ok::<_, crate::client::ApiError>((events, steps))
         };
         match fetched.await {
-            Ok((event, events, steps)) => {
-                request.event = event;
+            Ok((events, steps)) => {
+                // The trigger is the first fetched event; `start` picks it.
+                request.event = None;
                 request.events = Some(events);
                 request.steps = steps;
                 Ok(request)
