@@ -14,14 +14,11 @@ Needs the release builds bench/run.sh makes, and valgrind.
 
 import http.client
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import load  # noqa: E402  (the cases and bodies)
+import load  # noqa: E402  (the cases, their bodies, and starting a server)
 
 K1, K2 = 200, 1200
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,37 +33,23 @@ BINARIES = {
 
 def total_ir(name, case, requests, out_dir):
     binary, extra_env = BINARIES[name]
-    port = load.free_port()
-    env = dict(os.environ, PORT=str(port), INNGEST_DEV="1", BENCH_STEPS="1", RUST_LOG="off",
-               **extra_env)
     out = os.path.join(out_dir, f"{name}.{case}.{requests}.out")
-    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = load.Server(name, ["valgrind", "--tool=callgrind",
+                                f"--callgrind-out-file={out}", binary], extra_env=extra_env)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    sys.exit(f"{name} did not start under valgrind")
-                time.sleep(0.2)
+        server.wait_ready(timeout=120)
         fn_id, body, status, _, _ = load.cases()[case]
-        url = f"/api/inngest?fnId={fn_id}&stepId=step"
-        if name.startswith("floor") and status == 206:
-            url += "&status=206"
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        path = server.url(fn_id, status).split(f":{server.port}", 1)[1]
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
         for _ in range(requests):
-            conn.request("POST", url, body=body, headers={"Content-Type": "application/json"})
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
             response = conn.getresponse()
             response.read()
             if response.status != status:
                 sys.exit(f"{name}/{case}: status {response.status}, expected {status}")
         conn.close()
     finally:
-        proc.terminate()
-        proc.wait()
+        server.stop()
     with open(out) as profile:
         for line in profile:
             if line.startswith(("summary:", "totals:")):
