@@ -1,69 +1,31 @@
 //! The real `huckleberry` binary, started as a newcomer or an orchestrator would start it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_huckleberry");
+use crate::process::{BIN, Binary};
 
 /// A started binary and the address it listens on (read from its JSON log).
 struct Running {
-    child: Child,
+    process: Binary,
     address: String,
     /// Log lines up to and including "listening".
     startup: Vec<String>,
-    logs: std::sync::mpsc::Receiver<String>,
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary with exactly `vars` (and a JSON log on a free port).
+/// Starts the binary with exactly `vars` on a free loopback port.
 fn start(vars: &[(&str, &str)]) -> Running {
-    let mut command = Command::new(BIN);
-    command
-        .env_clear()
-        .env("PORT", "0")
-        .env("HOST", "127.0.0.1")
-        .env("LOG_FORMAT", "json")
-        // Run where no `.env` file can be picked up.
-        .current_dir(std::env::temp_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in vars {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("binary starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, logs) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut startup = Vec::new();
-    let address = loop {
-        let line = logs
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the binary logs its address");
-        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        startup.push(line);
-        if json["message"] == "listening" {
-            break json["addr"].as_str().expect("addr").to_owned();
-        }
-    };
+    let mut env = vec![("PORT", "0"), ("HOST", "127.0.0.1")];
+    env.extend_from_slice(vars);
+    let process = Binary::start(&env);
+    let (address, startup) = process.wait_listening(Duration::from_secs(30));
+    let address = address.expect("the binary logs its address");
     Running {
-        child,
+        process,
         address,
         startup,
-        logs,
     }
 }
 
@@ -146,21 +108,9 @@ fn sigterm_lets_an_in_flight_request_finish() {
         String::from_utf8_lossy(&interim)
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &app.child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+    app.process.terminate();
     // The app acknowledges the signal before the request completes.
-    loop {
-        let line = app
-            .logs
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the binary logs the shutdown");
-        if line.contains("shutdown requested") {
-            break;
-        }
-    }
+    while !app.process.next_log().contains("shutdown requested") {}
 
     stream.write_all(body).expect("the body");
     let mut response = String::new();
@@ -168,7 +118,7 @@ fn sigterm_lets_an_in_flight_request_finish() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains(r#""app_id":"huckleberry""#), "{response}");
 
-    let exit = app.child.wait().expect("exits");
+    let exit = app.process.wait_exit(Duration::from_secs(30));
     assert!(exit.success(), "graceful exit, got {exit:?}");
 }
 
@@ -243,10 +193,7 @@ async fn in_dry_run_mode_a_simulated_purchase_is_onboarded_through_the_logged_li
     // The connection email went to the log, with its link.
     let link = tokio::task::block_in_place(|| {
         loop {
-            let line = app
-                .logs
-                .recv_timeout(Duration::from_secs(30))
-                .expect("the dry-run mailer logs the email");
+            let line = app.process.next_log();
             let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
             if json["message"] == "would have sent this email" {
                 let text = json["text"].as_str().expect("the email's text").to_owned();

@@ -10,9 +10,8 @@
 //!   HTTP, the app is stopped while the run waits, a new process takes the same port, and
 //!   the run finishes there.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -21,51 +20,29 @@ use axum::http::Method;
 use huckleberry::webhooks::{WebhookSecret, stripe};
 use inngest_sdk::SigningKey;
 use inngest_sdk::testing::{FakeExecutor, RunStatus};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::journey::{connect_link, follow_connect_link};
+use crate::process::Binary;
 use crate::secrets::{SIGNING_KEY, STRIPE_SECRET, production_env};
 use crate::stand_in::{DISCORD_USER, StandIn, clerk_user};
 
-const BIN: &str = env!("CARGO_BIN_EXE_huckleberry");
 const STRIPE_FIXTURE: &[u8] = include_bytes!("../fixtures/stripe-checkout.session.completed.json");
 const ONBOARDING: &str = "/api/inngest?fnId=huckleberry-onboarding-flow&stepId=step";
 
-/// The running binary; killed when dropped.
+/// The running binary and the address it listens on; killed when dropped.
 struct Process {
-    child: Child,
+    binary: Binary,
     address: String,
 }
 
 impl Process {
     /// Starts the binary with exactly `env` and waits for it to listen.
     fn start(env: &[(String, String)]) -> Process {
-        let mut command = Command::new(BIN);
-        command
-            .env_clear()
-            .env("LOG_FORMAT", "json")
-            .current_dir(std::env::temp_dir())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("the binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep draining stdout so logging never blocks the app.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let value: Value = serde_json::from_str(&line).unwrap_or_default();
-                if value["message"] == "listening" {
-                    let _ = tx.send(value["addr"].as_str().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        let address = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the binary logs its address");
-        Process { child, address }
+        let binary = Binary::start(env);
+        let (address, _) = binary.wait_listening(Duration::from_secs(30));
+        let address = address.expect("the binary logs its address");
+        Process { binary, address }
     }
 
     fn url(&self, path: &str) -> String {
@@ -74,7 +51,7 @@ impl Process {
 
     /// Resident memory, from `/proc`.
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.binary.id()))
             .expect("the process is alive");
         status
             .lines()
@@ -84,30 +61,12 @@ impl Process {
     }
 
     fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
+        self.binary.terminate();
     }
 
     /// Waits for the process to exit; true when it exited successfully.
     fn wait(&mut self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.success();
-            }
-            assert!(Instant::now() < deadline, "the binary did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.binary.wait_exit(limit).success()
     }
 }
 

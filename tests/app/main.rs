@@ -10,6 +10,7 @@ mod health;
 mod hostile;
 mod journey;
 mod load;
+mod process;
 mod secrets;
 mod stand_in;
 mod support;

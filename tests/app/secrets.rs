@@ -9,8 +9,7 @@
 //! carry credentials by design and go only to the stand-ins), is searched for every
 //! 8-character window of every secret, in its plain, hex and base64 forms.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +25,7 @@ use huckleberry::webhooks::{WebhookSecret, stripe, svix};
 use serde_json::{Value, json};
 use tracing_subscriber::fmt::MakeWriter;
 
+use crate::process::Binary;
 use crate::stand_in::{CLERK_USER, PURCHASE, StandIn, clerk_user};
 use crate::webhooks::{
     CATALOG, CLERK_FIXTURE, PAYPAL_FIXTURE, PAYPAL_WEBHOOK_ID, RESEND_FIXTURE, STRIPE_FIXTURE,
@@ -741,63 +741,22 @@ fn bad_configuration_errors_name_variables_but_never_values() {
     eprintln!("bad configuration: {places} places, {windows} windows, 0 found");
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_huckleberry");
-
 /// Runs the binary with `env`; once it listens, `run` drives it and the binary gets SIGTERM.
 /// Returns what `run` returned (`None` when the binary never listened), stdout and stderr.
 fn run_binary<T>(
     env: &[(String, String)],
     run: impl FnOnce(&str) -> T,
 ) -> (Option<T>, String, String) {
-    let mut command = Command::new(BIN);
-    command
-        .env_clear()
-        .env("LOG_FORMAT", "json")
-        .current_dir(std::env::temp_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("the binary starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sink = Arc::clone(&lines);
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let value: Value = serde_json::from_str(&line).unwrap_or_default();
-            if value["message"] == "listening" {
-                let _ = tx.send(value["addr"].as_str().unwrap_or_default().to_owned());
-            }
-            sink.lock().expect("lines").push(line);
-        }
+    let binary = Binary::start(env);
+    let (address, mut stdout) = binary.wait_listening(Duration::from_secs(20));
+    let ran = address.map(|address| {
+        let ran = run(&address);
+        binary.terminate();
+        ran
     });
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let ran = rx
-        .recv_timeout(Duration::from_secs(20))
-        .ok()
-        .map(|address| {
-            let ran = run(&address);
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            ran
-        });
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        assert!(std::time::Instant::now() < deadline, "the binary exits");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    reader.join().expect("stdout reader");
-    let stderr = errors.join().expect("stderr reader");
-    let stdout = lines.lock().expect("lines").join("\n");
-    (ran, stdout, stderr)
+    let (rest, stderr) = binary.finish(Duration::from_secs(30));
+    stdout.extend(rest);
+    (ran, stdout.join("\n"), stderr)
 }
 
 /// A blocking HTTP exchange with the binary, for its start-up paths.
