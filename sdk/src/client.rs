@@ -221,6 +221,42 @@ impl Client {
         Memo::parse(self.fetch_run_part(run_id, "actions").await?).map_err(ApiError::Body)
     }
 
+    /// `POST {api}/v1/checkpoint/{run_id}/async` (protocol §7.14): reports finished steps
+    /// of a run while the call goes on. Retried (twice, after 50 and 100 ms) when the API
+    /// is unreachable or answers 5xx; a 4xx is final.
+    pub(crate) async fn checkpoint_async(
+        &self,
+        run_id: &str,
+        body: Vec<u8>,
+    ) -> Result<(), ApiError> {
+        const ATTEMPTS: u32 = 3;
+        let url = self.api_url(&["v1", "checkpoint", run_id, "async"]);
+        let body = bytes::Bytes::from(body);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .api_call(|bearer| {
+                    with_bearer(
+                        self.request(reqwest::Method::POST, url.clone())
+                            .body(body.clone()),
+                        bearer,
+                    )
+                })
+                .await;
+            let retriable = match &result {
+                Ok(_) => return Ok(()),
+                Err(ApiError::Transport(_)) => true,
+                Err(ApiError::Status { status, .. }) => status.is_server_error(),
+                Err(_) => false,
+            };
+            if !retriable || attempt >= ATTEMPTS {
+                return result.map(drop);
+            }
+            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+        }
+    }
+
     /// The body of a run-state response, as text.
     async fn fetch_run_part(&self, run_id: &str, part: &str) -> Result<Arc<str>, ApiError> {
         let url = self.api_url(&["v0", "runs", run_id, part]);

@@ -4,6 +4,7 @@ use std::fmt;
 
 use url::Url;
 
+use crate::core::checkpoint::Checkpointing;
 use crate::core::signature::{KeyError, SigningKey};
 
 /// Dev server or Inngest Cloud (protocol §2.2).
@@ -90,6 +91,7 @@ pub struct Config {
     serve_path: Option<String>,
     env: Option<String>,
     allow_in_band_sync: bool,
+    checkpointing: Option<Checkpointing>,
 }
 
 impl Config {
@@ -107,6 +109,7 @@ impl Config {
             serve_path: None,
             env: None,
             allow_in_band_sync: true,
+            checkpointing: Some(Checkpointing::new()),
         }
     }
 
@@ -169,6 +172,12 @@ impl Config {
             var("INNGEST_ALLOW_IN_BAND_SYNC").as_deref(),
             Some("0") | Some("false")
         );
+        if matches!(
+            var("INNGEST_CHECKPOINTING").as_deref(),
+            Some("0") | Some("false")
+        ) {
+            config.checkpointing = None;
+        }
         Ok(config)
     }
 
@@ -230,6 +239,26 @@ impl Config {
     pub fn with_in_band_sync(mut self, allow: bool) -> Self {
         self.allow_in_band_sync = allow;
         self
+    }
+
+    /// Checkpoints steps with these options (protocol §7.14). Checkpointing is on by
+    /// default, with [`Checkpointing::new`]; functions may override it
+    /// ([`FunctionOpts::checkpointing`](crate::FunctionOpts::checkpointing)).
+    pub fn with_checkpointing(mut self, options: Checkpointing) -> Self {
+        self.checkpointing = Some(options);
+        self
+    }
+
+    /// Turns checkpointing off: every step costs an executor round trip, as in the classic
+    /// protocol. `INNGEST_CHECKPOINTING=0` (or `false`) does the same from the environment.
+    pub fn without_checkpointing(mut self) -> Self {
+        self.checkpointing = None;
+        self
+    }
+
+    /// The checkpointing options, `None` when it is off.
+    pub fn checkpointing(&self) -> Option<&Checkpointing> {
+        self.checkpointing.as_ref()
     }
 
     /// Dev or cloud.

@@ -11,17 +11,23 @@
 //!   answer "step not found" (§7.13);
 //! - otherwise the future awaits I/O, and the engine waits for its wake-up.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use serde_json::value::RawValue;
+use tokio::time::Instant;
+
+use crate::client::Client;
+use crate::core::checkpoint::{AsyncCheckpoint, Checkpointing, is_checkpointable, run_complete};
+use crate::core::op::Op;
 use crate::core::response::CallResponse;
 use crate::error::Retry;
 use crate::function::HandlerFuture;
-use crate::step::{Mode, Shared, Step, retry_after_value};
+use crate::step::{Mode, Shared, Step, StepOutcome, retry_after_value};
 
 /// How long a targeted call waits for its step to be reached while the code awaits I/O
 /// outside steps, before answering "step not found" (protocol §7.13).
@@ -31,15 +37,195 @@ pub(crate) const TARGET_GRACE: Duration = Duration::from_secs(5);
 /// waking itself cannot starve other tasks.
 const MAX_SPINS: usize = 32;
 
-/// Drives `handler` for one call and returns the response to send.
-pub(crate) async fn drive(handler: HandlerFuture, step: Step) -> CallResponse {
-    Drive {
+/// What a call needs to checkpoint its steps (protocol §7.14).
+pub(crate) struct Checkpoint {
+    pub(crate) options: Checkpointing,
+    pub(crate) client: Client,
+    pub(crate) run_id: String,
+    pub(crate) fn_id: String,
+    pub(crate) qi_id: String,
+}
+
+/// Drives `handler` for one call and returns the response to send. With `checkpoint`,
+/// finished `step.run`s are reported to the Inngest API and the code goes on in the same
+/// call; without it, every decision is the classic protocol's.
+pub(crate) async fn drive(
+    handler: HandlerFuture,
+    step: Step,
+    checkpoint: Option<Checkpoint>,
+) -> CallResponse {
+    let mut drive = Drive {
         handler,
         shared: Arc::clone(step.shared()),
         flag: Arc::new(WakeFlag::default()),
         grace: None,
+    };
+    let mut session = checkpoint.map(|checkpoint| {
+        drive.shared.lock().set_checkpointing(true);
+        Session::new(checkpoint)
+    });
+    loop {
+        match poll_fn(|cx| drive.poll_stop(cx)).await {
+            Stop::Respond(response) => return response,
+            Stop::Ran => {
+                let Some(outcome) = drive.shared.lock().take_outcome() else {
+                    continue;
+                };
+                let Some(session) = session.as_mut() else {
+                    return ops_response(outcome);
+                };
+                if !is_checkpointable(outcome.op.op) {
+                    // A failed step is answered as in the classic protocol (the executor
+                    // retries it), after the steps before it are reported.
+                    if let Err(fallback) = session.flush().await {
+                        return fallback;
+                    }
+                    return ops_response(outcome);
+                }
+                let hash = outcome.op.id.clone();
+                let output = outcome.op.data.clone().unwrap_or_else(null);
+                session.buffer.push(outcome.op);
+                if session.should_flush() {
+                    if let Err(fallback) = session.flush().await {
+                        return fallback;
+                    }
+                }
+                drive.shared.lock().resume(&hash, output);
+            }
+            Stop::Found => {
+                let ops = {
+                    let mut state = drive.shared.lock();
+                    let found = state.found();
+                    let lone = matches!(state.mode(), Mode::Discovery { immediate: true })
+                        && found.len() == 1
+                        && found[0].runnable;
+                    if lone && session.as_ref().is_none_or(|s| !s.runtime_exceeded()) {
+                        state.execute_lone_step();
+                        continue;
+                    }
+                    state
+                        .take_found()
+                        .into_iter()
+                        .map(|found| found.op)
+                        .collect()
+                };
+                if let Some(session) = session.as_mut() {
+                    if let Err(fallback) = session.flush().await {
+                        return fallback;
+                    }
+                }
+                return CallResponse::Ops {
+                    ops,
+                    no_retry: None,
+                    retry_after: None,
+                };
+            }
+            Stop::Returned(result) => {
+                let Some(mut session) = session else {
+                    return complete(result);
+                };
+                return match result {
+                    // Steps ran in this call: end the run with `RunComplete`, after the
+                    // steps not yet reported (as the TS SDK does).
+                    Ok(output) if session.reported > 0 || !session.buffer.is_empty() => {
+                        let mut ops = std::mem::take(&mut session.buffer);
+                        ops.push(run_complete(output));
+                        CallResponse::Ops {
+                            ops,
+                            no_retry: None,
+                            retry_after: None,
+                        }
+                    }
+                    Ok(output) => complete(Ok(output)),
+                    Err(error) => match session.flush().await {
+                        Ok(()) => complete(Err(error)),
+                        Err(fallback) => fallback,
+                    },
+                };
+            }
+        }
     }
-    .await
+}
+
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).unwrap_or_default()
+}
+
+fn ops_response(outcome: StepOutcome) -> CallResponse {
+    CallResponse::Ops {
+        ops: vec![outcome.op],
+        no_retry: outcome.no_retry,
+        retry_after: outcome.retry_after,
+    }
+}
+
+/// The checkpointing state of one call.
+struct Session {
+    checkpoint: Checkpoint,
+    /// Finished steps not yet reported.
+    buffer: Vec<Op>,
+    started: Instant,
+    last_flush: Instant,
+    /// Steps reported in this call.
+    reported: usize,
+}
+
+impl Session {
+    fn new(checkpoint: Checkpoint) -> Self {
+        let now = Instant::now();
+        Session {
+            checkpoint,
+            buffer: Vec::new(),
+            started: now,
+            last_flush: now,
+            reported: 0,
+        }
+    }
+
+    fn should_flush(&self) -> bool {
+        self.checkpoint
+            .options
+            .should_flush(self.buffer.len(), self.last_flush.elapsed())
+    }
+
+    fn runtime_exceeded(&self) -> bool {
+        self.checkpoint
+            .options
+            .runtime_exceeded(self.started.elapsed())
+    }
+
+    /// Reports the buffered steps. If the API cannot take them, the call ends with the
+    /// classic answer carrying them, so none is lost and none runs again.
+    async fn flush(&mut self) -> Result<(), CallResponse> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let c = &self.checkpoint;
+        let body = AsyncCheckpoint {
+            run_id: &c.run_id,
+            fn_id: &c.fn_id,
+            qi_id: &c.qi_id,
+            steps: &self.buffer,
+        }
+        .to_json();
+        match c.client.checkpoint_async(&c.run_id, body).await {
+            Ok(()) => {
+                tracing::debug!(run_id = %c.run_id, steps = self.buffer.len(), "steps checkpointed");
+                self.reported += self.buffer.len();
+                self.buffer.clear();
+                self.last_flush = Instant::now();
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(run_id = %c.run_id, %error, "checkpointing failed; answering the executor with the unreported steps");
+                Err(CallResponse::Ops {
+                    ops: std::mem::take(&mut self.buffer),
+                    no_retry: None,
+                    retry_after: None,
+                })
+            }
+        }
+    }
 }
 
 struct Drive {
@@ -74,10 +260,27 @@ impl Wake for WakeFlag {
     }
 }
 
-impl Future for Drive {
-    type Output = CallResponse;
+/// Why the handler stopped making progress on its own.
+enum Stop {
+    /// The answer is decided (a targeted call that did not reach its step).
+    Respond(CallResponse),
+    /// A step body finished: its outcome is in the run state.
+    Ran,
+    /// Discovery found new steps, all parked.
+    Found,
+    /// The handler returned.
+    Returned(Result<Box<RawValue>, crate::Error>),
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CallResponse> {
+enum Next {
+    Stop(Stop),
+    Repoll,
+    Wait,
+}
+
+impl Drive {
+    /// Polls the handler until it stops on its own (see [`Stop`]).
+    fn poll_stop(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
         *self
             .flag
             .task
@@ -88,10 +291,10 @@ impl Future for Drive {
             self.flag.woken.store(false, Ordering::Release);
             let polled = self.handler.as_mut().poll(&mut Context::from_waker(&waker));
             if let Poll::Ready(result) = polled {
-                return Poll::Ready(complete(result));
+                return Poll::Ready(Stop::Returned(result));
             }
             match self.after_pending() {
-                Next::Respond(response) => return Poll::Ready(response),
+                Next::Stop(stop) => return Poll::Ready(stop),
                 Next::Repoll => continue,
                 Next::Wait => return self.wait(cx),
             }
@@ -99,24 +302,12 @@ impl Future for Drive {
         cx.waker().wake_by_ref();
         Poll::Pending
     }
-}
 
-enum Next {
-    Respond(CallResponse),
-    Repoll,
-    Wait,
-}
-
-impl Drive {
     /// Decides what to do after the handler returned `Pending`.
     fn after_pending(&mut self) -> Next {
         let mut state = self.shared.lock();
-        if let Some(outcome) = state.take_outcome() {
-            return Next::Respond(CallResponse::Ops {
-                ops: vec![outcome.op],
-                no_retry: outcome.no_retry,
-                retry_after: outcome.retry_after,
-            });
+        if state.has_outcome() {
+            return Next::Stop(Stop::Ran);
         }
         if self.flag.woken.load(Ordering::Acquire) {
             return Next::Repoll;
@@ -125,25 +316,12 @@ impl Drive {
             return Next::Wait;
         }
         match state.mode().clone() {
-            Mode::Discovery { immediate } => {
-                let found = state.found();
-                if found.is_empty() {
-                    return Next::Wait;
+            Mode::Discovery { .. } => {
+                if state.found().is_empty() {
+                    Next::Wait
+                } else {
+                    Next::Stop(Stop::Found)
                 }
-                if immediate && found.len() == 1 && found[0].runnable {
-                    state.execute_lone_step();
-                    return Next::Repoll;
-                }
-                let ops = state
-                    .take_found()
-                    .into_iter()
-                    .map(|found| found.op)
-                    .collect();
-                Next::Respond(CallResponse::Ops {
-                    ops,
-                    no_retry: None,
-                    retry_after: None,
-                })
             }
             Mode::Target(target) => {
                 if self.grace.is_none() {
@@ -161,10 +339,10 @@ impl Drive {
                         .into_iter()
                         .map(|found| found.op.id)
                         .collect();
-                    return Next::Respond(CallResponse::StepNotFound {
+                    return Next::Stop(Stop::Respond(CallResponse::StepNotFound {
                         requested: target,
                         found,
-                    });
+                    }));
                 }
                 Next::Wait
             }
@@ -172,7 +350,7 @@ impl Drive {
     }
 
     /// Waits for a wake-up: I/O in the handler, or the grace timer of a targeted call.
-    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<CallResponse> {
+    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
         if let Some(grace) = self.grace.as_mut() {
             if grace.as_mut().poll(cx).is_ready() {
                 // The timer fired: poll once more so `after_pending` answers.

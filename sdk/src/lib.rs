@@ -128,6 +128,7 @@ pub mod testing;
 
 pub use client::{Client, SendError};
 pub use config::{Config, EventKey, Mode};
+pub use core::checkpoint::Checkpointing;
 pub use core::config::{
     BatchEvents, Cancel, Concurrency, ConcurrencyScope, Debounce, FunctionOpts, Priority,
     RateLimit, Singleton, SingletonMode, Throttle, Timeouts, Trigger,

@@ -67,6 +67,13 @@ pub(crate) struct RunState {
     executing: bool,
     /// The result of the step body that ran in this request.
     outcome: Option<StepOutcome>,
+    /// With checkpointing, a step whose `StepRun` was taken waits to be resumed with its
+    /// output instead of parking for good (protocol §7.14).
+    checkpointing: bool,
+    /// The step the engine resumed, and its output.
+    resume: Option<(String, Box<RawValue>)>,
+    /// The waker of the step waiting to be resumed.
+    resume_waker: Option<Waker>,
 }
 
 /// Discovery, or a call targeting one planned step.
@@ -243,7 +250,19 @@ impl Step {
                 .map_err(Into::into)
                 .and_then(|output| to_raw(&output));
             let outcome = shared.step_outcome(&hash, &user_id, index, result);
-            shared.lock().finish(outcome);
+            let resumable = outcome.op.op == OpCode::StepRun;
+            let checkpointing = {
+                let mut state = shared.lock();
+                state.finish(outcome);
+                state.checkpointing
+            };
+            if resumable && checkpointing {
+                // The engine resumes the step once its result is reported (or buffered);
+                // the output is decoded from the reported JSON, as a replay would see it.
+                let output = wait_for_resume(&shared, &hash).await;
+                return serde_json::from_str(output.get())
+                    .map_err(|e| StepError::decode(&user_id, "the stored output", &e));
+            }
             pending().await
         }
     }
@@ -499,6 +518,24 @@ impl RunState {
             execute: None,
             executing: false,
             outcome: None,
+            checkpointing: false,
+            resume: None,
+            resume_waker: None,
+        }
+    }
+
+    /// Lets finished `step.run`s wait to be resumed (checkpointing, protocol §7.14).
+    pub(crate) fn set_checkpointing(&mut self, on: bool) {
+        self.checkpointing = on;
+    }
+
+    /// Resumes the step that finished with this hash: its future resolves to `output`, and
+    /// it is no longer a found step.
+    pub(crate) fn resume(&mut self, hash: &str, output: Box<RawValue>) {
+        self.found.retain(|found| found.op.id != hash);
+        self.resume = Some((hash.to_owned(), output));
+        if let Some(waker) = self.resume_waker.take() {
+            waker.wake();
         }
     }
 
@@ -513,6 +550,10 @@ impl RunState {
 
     pub(crate) fn is_executing(&self) -> bool {
         self.executing
+    }
+
+    pub(crate) fn has_outcome(&self) -> bool {
+        self.outcome.is_some()
     }
 
     pub(crate) fn take_outcome(&mut self) -> Option<StepOutcome> {
@@ -553,6 +594,22 @@ async fn wait_for_turn(shared: &Shared, hash: &str) {
         Poll::Pending
     })
     .await;
+}
+
+/// Waits until the engine resumes the finished step with this hash; never completes
+/// otherwise.
+async fn wait_for_resume(shared: &Shared, hash: &str) -> Box<RawValue> {
+    poll_fn(|cx| {
+        let mut state = shared.lock();
+        if state.resume.as_ref().is_some_and(|(h, _)| h == hash) {
+            if let Some((_, output)) = state.resume.take() {
+                return Poll::Ready(output);
+            }
+        }
+        state.resume_waker = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
 }
 
 /// Resolves at once when there is nothing to wait for, or when the step is memoized;

@@ -83,8 +83,9 @@ async fn a_function_without_steps_completes_with_its_output() {
 
 #[tokio::test]
 async fn serial_run_sleep_run_completes_once_the_sleep_is_over() {
+    // The classic protocol, call by call (tests/checkpoint.rs has the checkpointed run).
     let onboarding = Function::new(
-        on("user/signed.up", "onboarding"),
+        on("user/signed.up", "onboarding").without_checkpointing(),
         |_: Input<Value>, step: Step| async move {
             let first = step
                 .run("welcome", || async {
@@ -879,7 +880,11 @@ async fn in_cloud_mode_signed_requests_are_accepted() {
 
     assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(run.output, Some(json!(1)));
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // The step was checkpointed with the signing key's bearer, so one call did it all.
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let checkpoints = inngest.checkpoints();
+    assert_eq!(checkpoints.len(), 1);
+    assert_eq!(checkpoints[0].status, 200);
 }
 
 #[tokio::test]
@@ -974,7 +979,9 @@ async fn an_app_with_the_wrong_signing_key_answers_401_and_its_code_never_runs()
 async fn requests_over_http_are_shaped_like_the_executors() {
     let calls = counter();
     let inngest = FakeExecutor::start().await;
-    let (url, _, seen) = spawn_app(endpoint(&inngest, vec![counted(&calls)])).await;
+    // Classic, so that the step costs a second call.
+    let config = inngest.client_config().without_checkpointing();
+    let (url, _, seen) = spawn_app(endpoint_with(config, &inngest, vec![counted(&calls)])).await;
     inngest.serve_url(&url).await.expect("sync");
 
     let ids = inngest
@@ -1037,8 +1044,14 @@ async fn in_use_api_mode_the_app_fetches_events_and_steps_from_the_api() {
             Ok::<_, Error>(json!({"sum": a + b, "x": input.event.data["x"]}))
         },
     );
+    // Classic, so that later calls replay memoized steps fetched from the API.
+    let config = inngest.client_config().without_checkpointing();
     inngest
-        .serve(endpoint(&inngest, vec![serial, counted(&calls)]))
+        .serve(endpoint_with(
+            config,
+            &inngest,
+            vec![serial, counted(&calls)],
+        ))
         .await
         .expect("sync");
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use super::checkpoint::Checkpointing;
 use super::time::format_duration;
 
 /// Event name of the failure-handler trigger (protocol §8.3).
@@ -297,6 +298,8 @@ pub struct FunctionOpts {
     pub(crate) cancel: Vec<Cancel>,
     pub(crate) timeouts: Option<Timeouts>,
     pub(crate) singleton: Option<Singleton>,
+    /// `None`: the client's setting; `Some(None)`: off; `Some(Some(_))`: these options.
+    pub(crate) checkpointing: Option<Option<Checkpointing>>,
 }
 
 impl FunctionOpts {
@@ -317,6 +320,28 @@ impl FunctionOpts {
             cancel: Vec::new(),
             timeouts: None,
             singleton: None,
+            checkpointing: None,
+        }
+    }
+
+    /// Checkpoints this function's steps with these options, whatever the client's
+    /// setting (protocol §7.14).
+    pub fn checkpointing(mut self, options: Checkpointing) -> Self {
+        self.checkpointing = Some(Some(options));
+        self
+    }
+
+    /// Never checkpoints this function's steps: every step is answered to the executor.
+    pub fn without_checkpointing(mut self) -> Self {
+        self.checkpointing = Some(None);
+        self
+    }
+
+    /// The checkpointing options for this function, given the client's.
+    pub fn checkpointing_with(&self, client: Option<&Checkpointing>) -> Option<Checkpointing> {
+        match self.checkpointing {
+            Some(own) => own,
+            None => client.copied(),
         }
     }
 

@@ -22,6 +22,8 @@ pub enum OpCode {
     WaitForEvent,
     /// `step.invoke`.
     InvokeFunction,
+    /// The function returned (checkpointing, protocol §7.14); `data` is its return value.
+    RunComplete,
 }
 
 /// One op of a `206` body.

@@ -165,6 +165,7 @@ impl CallRequest {
             ctx: CallContext {
                 run_id: ctx.run_id,
                 fn_id: ctx.fn_id,
+                qi_id: ctx.qi_id,
                 attempt: ctx.attempt,
                 max_attempts: ctx.max_attempts,
                 disable_immediate_execution: ctx.disable_immediate_execution,
@@ -191,6 +192,8 @@ pub struct CallContext {
     pub run_id: String,
     /// The function's internal id (a UUID, not the composite id; §7.1).
     pub fn_id: String,
+    /// The queue item the executor leased for this call; checkpoints name it (§7.14).
+    pub qi_id: String,
     /// Zero-based attempt of the current queue item.
     pub attempt: u32,
     /// Retries + 1; absent on old servers.
@@ -239,6 +242,8 @@ struct WireContext<'a> {
     run_id: String,
     #[serde(default)]
     fn_id: String,
+    #[serde(default)]
+    qi_id: String,
     #[serde(default)]
     attempt: u32,
     #[serde(default)]

@@ -34,7 +34,7 @@ impl Endpoint {
         // Only what the run needs stays alive while it is driven: the request is parsed and
         // consumed in this block, so the future of a call stays small (futures are moved,
         // and large ones cost a copy each time).
-        let (entry, run_id, started, step) = {
+        let (entry, run_id, started, step, checkpoint) = {
             let (entry, mut request) = match self.parse_call(query, body) {
                 Ok(parsed) => parsed,
                 Err(refused) => return refused.into_response(),
@@ -52,12 +52,13 @@ impl Endpoint {
                     run_id,
                     future,
                     step,
-                }) => (entry, run_id, future, step),
+                    checkpoint,
+                }) => (entry, run_id, future, step, checkpoint),
                 Err(refused) => return refused.into_response(),
             }
         };
         let response = match started {
-            Ok(future) => drive(future, step).await,
+            Ok(future) => drive(future, step, checkpoint).await,
             Err(error) => error_response(&error),
         };
         log_response(&entry.composite_id, &run_id, &response);
@@ -128,6 +129,25 @@ impl Endpoint {
             },
             Some(target) => StepMode::Target(target.to_owned()),
         };
+        // Protocol §7.14: steps are checkpointed in a first-attempt discovery call that may
+        // run steps inline, when the executor names the function and the queue item (as the
+        // TS SDK decides). Retries and targeted calls stay classic.
+        let checkpoint = entry
+            .opts
+            .checkpointing_with(self.inner.client.config().checkpointing())
+            .filter(|_| {
+                matches!(mode, StepMode::Discovery { immediate: true })
+                    && ctx.attempt == 0
+                    && !ctx.fn_id.is_empty()
+                    && !ctx.qi_id.is_empty()
+            })
+            .map(|options| Checkpoint {
+                options,
+                client: self.inner.client.clone(),
+                run_id: ctx.run_id.clone(),
+                fn_id: ctx.fn_id.clone(),
+                qi_id: ctx.qi_id.clone(),
+            });
         let run = RunContext {
             run_id: ctx.run_id.clone(),
             attempt: ctx.attempt,
@@ -147,6 +167,7 @@ impl Endpoint {
             run_id: ctx.run_id,
             future,
             step,
+            checkpoint,
         })
     }
 
@@ -197,6 +218,8 @@ struct Started {
     future: Result<HandlerFuture, Error>,
     /// The step tool, which shares the run's state with the engine.
     step: Step,
+    /// Set when this call checkpoints its steps (protocol §7.14).
+    checkpoint: Option<Checkpoint>,
 }
 
 /// A call refused before its function ran, as the response it becomes (kept small until

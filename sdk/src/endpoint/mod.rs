@@ -26,7 +26,7 @@ use crate::core::sync::{
     RegisterRequest, SCHEMA_VERSION, SyncResult,
 };
 use crate::core::wire::{CallRequest, ErrorBody};
-use crate::engine::drive;
+use crate::engine::{Checkpoint, drive};
 use crate::error::Error;
 use crate::function::{ErasedHandler, Function, HandlerFuture, RawInput, RunContext};
 use crate::step::{Mode as StepMode, RunState, Step};

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::clock::FakeClock;
-use super::record::{EventSource, ReceivedEvent, RunId, RunRecord};
+use super::record::{CheckpointRecord, EventSource, ReceivedEvent, RunId, RunRecord};
 use super::server;
 use super::state::{CallResult, Matcher, Options, PreparedCall, State};
 use crate::config::EventKey;
@@ -499,6 +499,19 @@ impl FakeExecutor {
         let mut events = self.events();
         events.retain(|e| e.name() == name);
         events
+    }
+
+    /// Answers the next `count` checkpoint requests with `500`, as an Inngest API that is
+    /// down would (protocol §7.14). The SDK retries a failed checkpoint, then answers the
+    /// call with the steps it could not report.
+    pub fn fail_checkpoints(&self, count: usize) {
+        self.shared.lock().fail_checkpoints = count;
+    }
+
+    /// Every checkpoint request received (`POST /v1/checkpoint/{runID}/async`), in order,
+    /// with the status answered.
+    pub fn checkpoints(&self) -> Vec<CheckpointRecord> {
+        self.shared.lock().checkpoints.clone()
     }
 
     /// The run-state API requests served (`GET /v0/runs/{id}/batch|actions`), in order.

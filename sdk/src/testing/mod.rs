@@ -49,7 +49,10 @@
 //! assert_eq!(run.status, RunStatus::Completed);
 //! assert_eq!(run.output, Some(json!("reminded ada@example.com")));
 //! assert_eq!(run.step_ids(), ["wait-a-day", "send-email"]);
-//! assert_eq!(run.calls.len(), 3); // discovery: Sleep; discovery: StepRun; 200
+//! // Discovery: Sleep; then discovery: "send-email" runs, is checkpointed, and the run
+//! // ends with `RunComplete` (protocol §7.14; a classic SDK would need a third call).
+//! assert_eq!(run.calls.len(), 2);
+//! assert_eq!(inngest.checkpoints().len(), 1);
 //! # Ok(())
 //! # }
 //! ```
@@ -87,12 +90,18 @@
 //! - Cloud mode with [`FakeExecutorBuilder::with_signing_key`] (signed calls and syncs,
 //!   bearer required on the API) and large-payload mode with
 //!   [`FakeExecutorBuilder::use_api`] (§7.10).
+//! - Async checkpointing (protocol §7.14): `POST /v1/checkpoint/{runID}/async` records
+//!   the `StepRun` ops of a run while its call is in flight (the steps show
+//!   [`StepRecord::checkpointed`]), refuses other opcodes (`400`), a wrong `fn_id` (`400`),
+//!   an unknown run (`404`) and a queue item that is not the call in flight (`409`), and
+//!   can be told to fail ([`FakeExecutor::fail_checkpoints`]); every request is kept
+//!   ([`FakeExecutor::checkpoints`]).
 //! - A per-run call limit ([`FakeExecutorBuilder::max_calls_per_run`]) so a looping
 //!   function fails instead of hanging the test.
 //!
 //! Not modelled: concurrency, throttling, rate limits, debounce, batching (every run has
 //! one event), priority, singleton, run timeouts, `waitForSignal`, the AI and HTTP
-//! gateways, streaming (`201`), checkpointing, and retry backoff. Syncs must be in band
+//! gateways, streaming (`201`), the synchronous (durable endpoint) checkpoint API, and retry backoff. Syncs must be in band
 //! or through `POST /fn/register` during the sync `PUT`.
 //!
 //! [`Endpoint::handle`]: crate::Endpoint::handle
@@ -111,5 +120,6 @@ mod state;
 pub use clock::FakeClock;
 pub use executor::{DEFAULT_MAX_CALLS_PER_RUN, FakeError, FakeExecutor, FakeExecutorBuilder};
 pub use record::{
-    CallRecord, EventSource, ReceivedEvent, RunId, RunRecord, RunStatus, StepKind, StepRecord,
+    CallRecord, CheckpointRecord, EventSource, ReceivedEvent, RunId, RunRecord, RunStatus,
+    StepKind, StepRecord,
 };

@@ -177,6 +177,20 @@ pub struct StepRecord {
     pub attempts: u32,
     /// Fake time the step completed.
     pub completed_at: DateTime<Utc>,
+    /// Whether the step was reported through the checkpoint API (protocol §7.14) rather
+    /// than in a call's response.
+    pub checkpointed: bool,
+}
+
+/// A `POST /v1/checkpoint/{runID}/async` the fake received (protocol §7.14).
+#[derive(Debug, Clone)]
+pub struct CheckpointRecord {
+    /// The run id of the path.
+    pub run_id: String,
+    /// The request body as sent.
+    pub body: Value,
+    /// The status the fake answered.
+    pub status: u16,
 }
 
 impl fmt::Debug for StepRecord {

@@ -12,7 +12,7 @@ use http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::executor::Shared;
-use super::record::EventSource;
+use super::record::{CheckpointRecord, EventSource};
 
 /// The route table.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -21,6 +21,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/fn/register", post(register_functions))
         .route("/v0/runs/{run_id}/batch", get(run_batch))
         .route("/v0/runs/{run_id}/actions", get(run_actions))
+        .route("/v1/checkpoint/{run_id}/async", post(checkpoint_async))
         .with_state(shared)
 }
 
@@ -148,6 +149,41 @@ fn run_part(shared: &Shared, run_id: &str, part: &str, headers: &HeaderMap) -> R
         Value::Object(state.run_memo(run).clone())
     };
     json(StatusCode::OK, &body)
+}
+
+/// `POST /v1/checkpoint/{run_id}/async` (protocol §7.14): steps reported while a call is
+/// in flight.
+async fn checkpoint_async(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Path(run_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let now = shared.clock.now();
+    let body = serde_json::from_slice::<Value>(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let mut state = shared.lock();
+    let result = if shared.authorized(&headers) {
+        state.checkpoint(&run_id, &body, now)
+    } else {
+        Err((401, "unauthorized".into()))
+    };
+    let status = match &result {
+        Ok(()) => 200,
+        Err((status, _)) => *status,
+    };
+    state.checkpoints.push(CheckpointRecord {
+        run_id,
+        body,
+        status,
+    });
+    match result {
+        Ok(()) => json(StatusCode::OK, &json!({})),
+        Err((status, error)) => json(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &json!({ "error": error }),
+        ),
+    }
 }
 
 fn json(status: StatusCode, body: &Value) -> Response {

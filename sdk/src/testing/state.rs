@@ -13,7 +13,8 @@ use url::Url;
 use super::expr::Expression;
 use super::ids::{canonical, function_uuid, ulid};
 use super::record::{
-    CallRecord, EventSource, ReceivedEvent, RunId, RunRecord, RunStatus, StepKind, StepRecord,
+    CallRecord, CheckpointRecord, EventSource, ReceivedEvent, RunId, RunRecord, RunStatus,
+    StepKind, StepRecord,
 };
 use crate::Endpoint;
 use crate::core::config::{FUNCTION_FAILED_EVENT, FUNCTION_INVOKED_EVENT};
@@ -185,6 +186,10 @@ pub(crate) struct State {
     pub(crate) last_registered: Option<usize>,
     /// `GET /v0/runs/...` requests served, for tests of `use_api`.
     pub(crate) api_requests: Vec<String>,
+    /// Checkpoint requests received, in order.
+    pub(crate) checkpoints: Vec<CheckpointRecord>,
+    /// How many of the next checkpoint requests to fail with `500`.
+    pub(crate) fail_checkpoints: usize,
 }
 
 impl State {
@@ -203,6 +208,8 @@ impl State {
             next_id: 0,
             last_registered: None,
             api_requests: Vec::new(),
+            checkpoints: Vec::new(),
+            fail_checkpoints: 0,
         }
     }
 
@@ -976,6 +983,71 @@ impl State {
         self.maybe_discover(run, now);
     }
 
+    /// `POST /v1/checkpoint/{run_id}/async` (protocol §7.14): saves the `StepRun` ops of
+    /// a run whose call is in flight, as the server's async checkpoint API does. Returns
+    /// the status and the error message to answer.
+    pub(crate) fn checkpoint(
+        &mut self,
+        run_id: &str,
+        body: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), (u16, String)> {
+        if self.fail_checkpoints > 0 {
+            self.fail_checkpoints -= 1;
+            return Err((500, "checkpoint failure injected by the test".into()));
+        }
+        let Some(run) = self.run_index(run_id) else {
+            return Err((404, "run not found".into()));
+        };
+        let r = &self.runs[run];
+        if body.get("run_id").and_then(Value::as_str) != Some(run_id) {
+            return Err((400, "run_id does not match the path".into()));
+        }
+        let fn_id = function_uuid(&self.functions[r.function].id);
+        if body.get("fn_id").and_then(Value::as_str) != Some(fn_id.as_str()) {
+            return Err((400, "fn_id is not the run's function".into()));
+        }
+        // The queue item of the call in flight: `prepare` names it after the calls made.
+        let qi_id = format!("{}:{}", r.id, r.calls.len());
+        if body.get("qi_id").and_then(Value::as_str) != Some(qi_id.as_str())
+            || !matches!(r.outcome, Outcome::Active)
+        {
+            return Err((409, "stale dispatch: not the queue item in flight".into()));
+        }
+        let Some(steps) = body.get("steps").and_then(Value::as_array) else {
+            return Err((400, "steps is not an array".into()));
+        };
+        if let Some(op) = steps
+            .iter()
+            .map(op_code)
+            .find(|op| !op.eq_ignore_ascii_case("StepRun") && !op.eq_ignore_ascii_case("Step"))
+        {
+            return Err((400, format!("cannot checkpoint opcode: {op}")));
+        }
+        for op in steps {
+            let hash = op
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            if hash.is_empty() || self.runs[run].memo.contains_key(&hash) {
+                continue;
+            }
+            let name = op
+                .get("name")
+                .and_then(Value::as_str)
+                .or_else(|| op.get("displayName").and_then(Value::as_str))
+                .unwrap_or(&hash)
+                .to_owned();
+            let data = op.get("data").cloned().unwrap_or(Value::Null);
+            let mut step =
+                StepDone::new(&hash, name, StepKind::Run).output(json!({ "data": data }), data);
+            step.checkpointed = true;
+            self.record_step(run, step, now);
+        }
+        Ok(())
+    }
+
     fn record_step(&mut self, run: usize, step: StepDone, now: DateTime<Utc>) {
         let r = &mut self.runs[run];
         r.pending.remove(&step.hash);
@@ -989,6 +1061,7 @@ impl State {
             error: step.error,
             attempts: step.attempts,
             completed_at: now,
+            checkpointed: step.checkpointed,
         });
     }
 
@@ -1118,6 +1191,7 @@ struct StepDone {
     output: Option<Value>,
     error: Option<Value>,
     attempts: u32,
+    checkpointed: bool,
 }
 
 impl StepDone {
@@ -1130,6 +1204,7 @@ impl StepDone {
             output: None,
             error: None,
             attempts: 1,
+            checkpointed: false,
         }
     }
 
