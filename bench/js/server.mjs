@@ -9,9 +9,13 @@ import { Inngest } from "inngest";
 import { serve } from "inngest/node";
 
 // Checkpointing (on by default in v4) reports each step to the Inngest API while the call
-// runs; there is no dev server in the bench, and our SDK answers in the classic serve
-// protocol (protocol §7), so the JS SDK does too.
-const inngest = new Inngest({ id: "rust-conformance", checkpointing: false });
+// runs. The load bench (bench/run.sh) has no Inngest server and compares the classic serve
+// protocol (protocol §7), so it is off unless CHECKPOINTING=1 (bench/e2e_steps.py, which
+// runs against a real dev server).
+const inngest = new Inngest({
+  id: "rust-conformance",
+  checkpointing: process.env.CHECKPOINTING === "1",
+});
 
 const simpleFn = inngest.createFunction(
   { id: "test-suite-simple-fn", triggers: [{ event: "tests/function.test" }] },

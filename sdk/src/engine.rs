@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::client::Client;
-use crate::core::checkpoint::{AsyncCheckpoint, Checkpointing, is_checkpointable, run_complete};
+use crate::core::checkpoint::{AsyncCheckpoint, Checkpointing, is_checkpointable};
 use crate::core::op::Op;
 use crate::core::response::CallResponse;
 use crate::error::Retry;
@@ -121,27 +121,17 @@ pub(crate) async fn drive(
                 };
             }
             Stop::Returned(result) => {
-                let Some(mut session) = session else {
-                    return complete(result);
-                };
-                return match result {
-                    // Steps ran in this call: end the run with `RunComplete`, after the
-                    // steps not yet reported (as the TS SDK does).
-                    Ok(output) if session.reported > 0 || !session.buffer.is_empty() => {
-                        let mut ops = std::mem::take(&mut session.buffer);
-                        ops.push(run_complete(output));
-                        CallResponse::Ops {
-                            ops,
-                            no_retry: None,
-                            retry_after: None,
-                        }
+                // The run ends with the classic answer (`200` with the output, or the
+                // error), after the steps not yet reported are checkpointed. The TS SDK
+                // ends a checkpointed run with a `RunComplete` op in a `206` instead; the
+                // server takes it, but then reports the whole op list (ours) or nothing
+                // (TS) as the run's output, while a `200` is the output everywhere.
+                if let Some(session) = session.as_mut() {
+                    if let Err(fallback) = session.flush().await {
+                        return fallback;
                     }
-                    Ok(output) => complete(Ok(output)),
-                    Err(error) => match session.flush().await {
-                        Ok(()) => complete(Err(error)),
-                        Err(fallback) => fallback,
-                    },
-                };
+                }
+                return complete(result);
             }
         }
     }
@@ -166,8 +156,6 @@ struct Session {
     buffer: Vec<Op>,
     started: Instant,
     last_flush: Instant,
-    /// Steps reported in this call.
-    reported: usize,
 }
 
 impl Session {
@@ -178,7 +166,6 @@ impl Session {
             buffer: Vec::new(),
             started: now,
             last_flush: now,
-            reported: 0,
         }
     }
 
@@ -211,7 +198,6 @@ impl Session {
         match c.client.checkpoint_async(&c.run_id, body).await {
             Ok(()) => {
                 tracing::debug!(run_id = %c.run_id, steps = self.buffer.len(), "steps checkpointed");
-                self.reported += self.buffer.len();
                 self.buffer.clear();
                 self.last_flush = Instant::now();
                 Ok(())

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 
 use crate::client::Client;
 use crate::core::hash::{StepIdCounter, push_step_hash};
-use crate::core::op::{InvokePayload, Op, OpCode, OpOpts, Userland};
+use crate::core::op::{InvokePayload, Op, OpCode, OpOpts, Timing, Userland};
 use crate::core::time::{format_duration, format_rfc3339};
 use crate::core::wire::{ErrorBody, Memo, RawJson, RunMemo};
 use crate::error::{Error, Retry, RetryAt, StepError};
@@ -245,11 +245,19 @@ impl Step {
             if park {
                 wait_for_turn(&shared, &hash).await;
             }
+            // A checkpointed step carries when it ran (the classic ops stay as they were).
+            let started = shared
+                .lock()
+                .checkpointing
+                .then(|| (std::time::SystemTime::now(), std::time::Instant::now()));
             let result = body()
                 .await
                 .map_err(Into::into)
                 .and_then(|output| to_raw(&output));
-            let outcome = shared.step_outcome(&hash, &user_id, index, result);
+            let mut outcome = shared.step_outcome(&hash, &user_id, index, result);
+            if let Some((wall, monotonic)) = started {
+                outcome.op.timing = Some(timing(wall, monotonic.elapsed()));
+            }
             let resumable = outcome.op.op == OpCode::StepRun;
             let checkpointing = {
                 let mut state = shared.lock();
@@ -594,6 +602,18 @@ async fn wait_for_turn(shared: &Shared, hash: &str) {
         Poll::Pending
     })
     .await;
+}
+
+/// The `timing` of a step that started at `start` and took `took`.
+fn timing(start: std::time::SystemTime, took: Duration) -> Timing {
+    let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    Timing {
+        a: start
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(nanos)
+            .unwrap_or_default(),
+        b: nanos(took),
+    }
 }
 
 /// Waits until the engine resumes the finished step with this hash; never completes

@@ -90,15 +90,10 @@ async fn steps_are_checkpointed_and_the_run_completes_in_one_call() {
     assert_eq!(run.step_ids(), ["step-0", "step-1", "step-2"]);
     assert!(run.steps.iter().all(|s| s.checkpointed), "{:?}", run.steps);
     assert_eq!(counts(&runs), [1, 1, 1]);
-    // One executor call, answered with the run's end.
+    // One executor call, answered with the run's output.
     assert_eq!(run.calls.len(), 1, "{:?}", run.calls);
-    assert_eq!(run.calls[0].status, 206);
-    assert_eq!(run.calls[0].ops, ["RunComplete"]);
-    assert_eq!(run.calls[0].body[0]["data"], json!(3));
-    assert_eq!(
-        run.calls[0].body[0]["id"],
-        inngest_sdk::core::hash::hash_step_id("complete")
-    );
+    assert_eq!(run.calls[0].status, 200);
+    assert_eq!(run.calls[0].body, json!(3));
     // One checkpoint per step, naming the run, the function's UUID and the queue item.
     let checkpoints = inngest.checkpoints();
     assert_eq!(checkpoints.len(), 3, "{checkpoints:?}");
@@ -111,6 +106,13 @@ async fn steps_are_checkpointed_and_the_run_completes_in_one_call() {
         assert_eq!(checkpoint.body["qi_id"], ctx["qi_id"]);
         assert_eq!(step_names(&checkpoint.body), [format!("step-{i}")]);
         assert_eq!(checkpoint.body["steps"][0]["data"], json!(i));
+        // When the step ran: the server builds the step's span from it.
+        let timing = &checkpoint.body["steps"][0]["timing"];
+        assert!(
+            timing["a"].as_i64().unwrap() > 1_700_000_000_000_000_000,
+            "{timing}"
+        );
+        assert!(timing["b"].as_i64().unwrap() >= 0, "{timing}");
     }
 }
 
@@ -152,13 +154,13 @@ async fn a_failed_checkpoint_falls_back_to_the_classic_answer_and_no_step_runs_t
     assert_eq!(run.calls[0].status, 206);
     assert_eq!(run.calls[0].ops, ["StepRun"]);
     assert_eq!(run.calls[0].body[0]["name"], "step-0");
-    assert_eq!(run.calls[1].ops, ["RunComplete"]);
+    assert_eq!(run.calls[1].status, 200);
     let statuses: Vec<u16> = inngest.checkpoints().iter().map(|c| c.status).collect();
     assert_eq!(statuses, [500, 500, 500, 200, 200]);
 }
 
 #[tokio::test]
-async fn buffered_steps_are_reported_together_and_the_rest_end_the_run() {
+async fn buffered_steps_are_reported_together() {
     let runs = counters(3);
     let opts = on("steps").checkpointing(Checkpointing::new().buffered_steps(2));
     let inngest = serve(vec![steps(opts, Arc::clone(&runs))]).await;
@@ -169,14 +171,14 @@ async fn buffered_steps_are_reported_together_and_the_rest_end_the_run() {
     let run = inngest.run(&ids[0]);
     assert_eq!(run.output, Some(json!(3)));
     assert_eq!(counts(&runs), [1, 1, 1]);
+    // Two steps fill the buffer; the last one is reported when the function returns.
     let checkpoints = inngest.checkpoints();
-    assert_eq!(checkpoints.len(), 1, "{checkpoints:?}");
+    assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
     assert_eq!(step_names(&checkpoints[0].body), ["step-0", "step-1"]);
+    assert_eq!(step_names(&checkpoints[1].body), ["step-2"]);
     assert_eq!(run.calls.len(), 1, "{:?}", run.calls);
-    assert_eq!(run.calls[0].ops, ["StepRun", "RunComplete"]);
-    assert_eq!(run.calls[0].body[0]["name"], "step-2");
-    let checkpointed: Vec<bool> = run.steps.iter().map(|s| s.checkpointed).collect();
-    assert_eq!(checkpointed, [true, true, false]);
+    assert_eq!(run.calls[0].status, 200);
+    assert!(run.steps.iter().all(|s| s.checkpointed));
 }
 
 #[tokio::test]
@@ -194,8 +196,9 @@ async fn a_failed_checkpoint_of_buffered_steps_answers_all_of_them() {
     assert_eq!(counts(&runs), [1, 1, 1]);
     assert_eq!(run.calls.len(), 2, "{:?}", run.calls);
     assert_eq!(run.calls[0].ops, ["StepRun", "StepRun"]);
-    assert_eq!(run.calls[1].ops, ["StepRun", "RunComplete"]);
-    assert!(run.steps.iter().all(|s| !s.checkpointed));
+    assert_eq!(run.calls[1].status, 200);
+    let checkpointed: Vec<bool> = run.steps.iter().map(|s| s.checkpointed).collect();
+    assert_eq!(checkpointed, [false, false, true]);
 }
 
 #[tokio::test]
@@ -239,7 +242,7 @@ async fn a_sleep_ends_the_call_after_the_steps_before_it_are_checkpointed() {
     assert_eq!(run.step_ids(), ["a", "nap", "b"]);
     assert_eq!(counts(&runs), [1, 1]);
     assert_eq!(run.calls.len(), 2, "{:?}", run.calls);
-    assert_eq!(run.calls[1].ops, ["RunComplete"]);
+    assert_eq!(run.calls[1].status, 200);
 }
 
 #[tokio::test]

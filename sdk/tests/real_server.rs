@@ -180,7 +180,14 @@ async fn the_real_executor_runs_a_function_of_several_steps_to_completion() {
         .unwrap();
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
     assert_eq!(run.function, "real-server-test-bench-steps");
-    assert_eq!(run.output, Some(json!(10)), "0 + 1 + 2 + 3 + 4");
+    // The server records a run's output shortly after its end.
+    let output = server
+        .wait_for("the run's output", Duration::from_secs(30), || async {
+            server.run(&run.id).await.ok().flatten()?.output
+        })
+        .await
+        .unwrap();
+    assert_eq!(output, json!(10), "0 + 1 + 2 + 3 + 4");
     let steps = server.steps(&run.id).await.unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(

@@ -6,18 +6,14 @@
 //! finishes: the step's `StepRun` op is reported to the Inngest API instead of being
 //! answered in a `206`, and the code goes on to the next step in the same call. The call
 //! is answered when a step needs the executor (a sleep, a wait, an invoke, several steps at
-//! once), when a limit is reached, or when the function returns (a `206` with a
-//! `RunComplete` op).
+//! once), when a step fails, when a limit is reached, or when the function returns (`200`,
+//! as in the classic protocol, once every step is reported).
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::hash::hash_step_id;
 use super::op::{Op, OpCode};
-
-/// The step id whose hash is the id of the `RunComplete` op (as the TS SDK does).
-pub const RUN_COMPLETE_STEP_ID: &str = "complete";
 
 /// Default of [`Checkpointing::max_runtime`] for a serve endpoint (the TS SDK's default).
 pub const DEFAULT_MAX_RUNTIME: Duration = Duration::from_secs(10);
@@ -135,17 +131,6 @@ impl AsyncCheckpoint<'_> {
     }
 }
 
-/// The op that ends a checkpointed run with the function's return value (raw JSON).
-pub fn run_complete(output: Box<serde_json::value::RawValue>) -> Op {
-    let mut op = Op::new(
-        OpCode::RunComplete,
-        hash_step_id(RUN_COMPLETE_STEP_ID),
-        RUN_COMPLETE_STEP_ID,
-    );
-    op.data = Some(output);
-    op
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::value::RawValue;
@@ -196,7 +181,6 @@ mod tests {
             OpCode::Sleep,
             OpCode::WaitForEvent,
             OpCode::InvokeFunction,
-            OpCode::RunComplete,
         ] {
             assert!(!is_checkpointable(op), "{op:?}");
         }
@@ -216,19 +200,6 @@ mod tests {
         assert_eq!(
             String::from_utf8(body).expect("utf8"),
             r#"{"run_id":"01R","fn_id":"f-uuid","qi_id":"q","steps":[{"id":"h1","op":"StepRun","name":"a","displayName":"a","data":1}]}"#
-        );
-    }
-
-    #[test]
-    fn run_complete_has_the_hash_of_complete_and_the_output() {
-        let op = run_complete(RawValue::from_string(r#"{"a":1}"#.into()).expect("json"));
-        assert_eq!(op.id, hash_step_id("complete"));
-        assert_eq!(
-            serde_json::to_string(&op).expect("json"),
-            format!(
-                r#"{{"id":"{}","op":"RunComplete","name":"complete","displayName":"complete","data":{{"a":1}}}}"#,
-                hash_step_id("complete")
-            )
         );
     }
 }

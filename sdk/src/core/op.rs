@@ -22,8 +22,6 @@ pub enum OpCode {
     WaitForEvent,
     /// `step.invoke`.
     InvokeFunction,
-    /// The function returned (checkpointing, protocol §7.14); `data` is its return value.
-    RunComplete,
 }
 
 /// One op of a `206` body.
@@ -53,6 +51,19 @@ pub struct Op {
     /// The user id and its repeat index, informational (protocol §1.2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub userland: Option<Userland>,
+    /// When the step body ran; set on checkpointed steps (protocol §7.14), whose spans the
+    /// server creates from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+}
+
+/// `timing` of an op: Go's `interval.Interval` shape, as the TS SDK sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Timing {
+    /// Start, in nanoseconds since the Unix epoch.
+    pub a: i64,
+    /// Duration, in nanoseconds.
+    pub b: i64,
 }
 
 /// `userland` of an op: the user's step id and its repeat index (omitted when 0).
@@ -120,6 +131,7 @@ impl Op {
             data: None,
             error: None,
             userland: None,
+            timing: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The five fixture functions of the official conformance runner's serve cases
 //! (protocol §9.4), mirroring the Go SDK's fixture app function for function.
 //!
-//! The `conformance` example serves them; the golden tests in `tests/conformance.rs` replay
+//! They never checkpoint (see [`functions`]). The `conformance` example serves them; the golden tests in `tests/conformance.rs` replay
 //! the runner's request sequences against them.
 
 use std::sync::Arc;
@@ -32,6 +32,15 @@ struct Reply {
 struct Second {
     first: String,
     second: bool,
+}
+
+/// The options of a fixture function: the runner's cases pin the classic call sequence
+/// (one executor call per step; the official Go fixture, whose SDK checkpoints only on
+/// request, serves it), so the fixture never checkpoints, whatever the client's setting
+/// (protocol §7.14). The JS SDK v4 with its default checkpointing fails `steps-serial` the
+/// same way this fixture would: the first answer is the sleep, not the first step.
+fn classic(id: &str) -> FunctionOpts {
+    FunctionOpts::new(id).without_checkpointing()
 }
 
 /// The fixture functions. Each call returns fresh attempt counters, so `retry-basic` starts
@@ -75,7 +84,7 @@ pub fn bench_steps() -> Function {
 /// `basic-invoke`: returns `{"body":"ok","name":<event name>}`.
 fn simple_fn() -> Function {
     Function::new(
-        FunctionOpts::new("test-suite-simple-fn").trigger(Trigger::event("tests/function.test")),
+        classic("test-suite-simple-fn").trigger(Trigger::event("tests/function.test")),
         |input: Input<Value>, _step: Step| async move {
             Ok::<_, Error>(Reply {
                 body: "ok",
@@ -88,7 +97,7 @@ fn simple_fn() -> Function {
 /// `steps-serial`: a step, a 2 s sleep, a step using the first one's output.
 fn step_test() -> Function {
     Function::new(
-        FunctionOpts::new("test-suite-step-test").trigger(Trigger::event("tests/step.test")),
+        classic("test-suite-step-test").trigger(Trigger::event("tests/step.test")),
         |input: Input<Value>, step: Step| async move {
             let first: String = step
                 .run("first step", || async {
@@ -116,7 +125,7 @@ fn retry_test() -> Function {
     let step_runs = Arc::new(AtomicU32::new(0));
     let body_runs = Arc::new(AtomicU32::new(0));
     Function::new(
-        FunctionOpts::new("test-suite-retry-test").trigger(Trigger::event("tests/retry.test")),
+        classic("test-suite-retry-test").trigger(Trigger::event("tests/retry.test")),
         move |input: Input<Value>, step: Step| {
             let step_runs = Arc::clone(&step_runs);
             let body_runs = Arc::clone(&body_runs);
@@ -144,7 +153,7 @@ fn retry_test() -> Function {
 /// `cancel-basic`: a 10 s sleep the runner cancels with `cancel/please`.
 fn cancel_test() -> Function {
     Function::new(
-        FunctionOpts::new("test-suite-cancel-test")
+        classic("test-suite-cancel-test")
             .trigger(Trigger::event("tests/cancel.test"))
             .cancel_on(
                 Cancel::on("cancel/please")
@@ -171,7 +180,7 @@ fn wait_for_event() -> Function {
         result: Value,
     }
     Function::new(
-        FunctionOpts::new("test-suite-wait-for-event").trigger(Trigger::event("tests/wait.test")),
+        classic("test-suite-wait-for-event").trigger(Trigger::event("tests/wait.test")),
         |_input: Input<Value>, step: Step| async move {
             let resumed = step
                 .wait_for_event::<Value>(

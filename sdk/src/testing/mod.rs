@@ -49,8 +49,8 @@
 //! assert_eq!(run.status, RunStatus::Completed);
 //! assert_eq!(run.output, Some(json!("reminded ada@example.com")));
 //! assert_eq!(run.step_ids(), ["wait-a-day", "send-email"]);
-//! // Discovery: Sleep; then discovery: "send-email" runs, is checkpointed, and the run
-//! // ends with `RunComplete` (protocol §7.14; a classic SDK would need a third call).
+//! // Discovery: Sleep; then discovery: "send-email" runs, is checkpointed (protocol
+//! // §7.14) and the function returns in the same call: 200 (classic: a third call).
 //! assert_eq!(run.calls.len(), 2);
 //! assert_eq!(inngest.checkpoints().len(), 1);
 //! # Ok(())

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""End-to-end run time of `bench-steps` (N sequential `step.run`s) on one real Inngest dev
+server (issue 14; docs/benchmarks.md).
+
+For each SDK configuration, one at a time (they share the app id `rust-conformance`): start
+its app, sync it, then for every N send `bench/steps {n: N}` ROUNDS times, one run at a time,
+and read each run's `startedAt`/`endedAt` from GraphQL; print the median per N, and the time
+from the event's send to the run's end as the server saw it (`endedAt` - send time).
+
+    python3 bench/e2e_steps.py                   # N = 1 5 20 100, 3 rounds, all configurations
+    BENCH_N="5 20" BENCH_ROUNDS=1 BENCH_CONFIGS=ours-ckpt,js-ckpt python3 bench/e2e_steps.py
+
+Needs: the inngest binary (INNGEST_BIN, else `inngest` or `inngest-cli` on PATH), cargo (it
+builds the conformance example in release), node + `npm ci` in bench/js for the JS SDK.
+Configurations: ours-ckpt (ours, checkpointing on: the default), ours-classic
+(INNGEST_CHECKPOINTING=0), js-ckpt (inngest v4, checkpointing on: its default), js-classic.
+"""
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N_LIST = [int(n) for n in os.environ.get("BENCH_N", "1 5 20 100").split()]
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+CONFIGS = os.environ.get("BENCH_CONFIGS", "ours-ckpt,ours-classic,js-ckpt").split(",")
+RUN_LIMIT = float(os.environ.get("BENCH_RUN_LIMIT", "120"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def inngest_bin():
+    for candidate in (os.environ.get("INNGEST_BIN"), shutil.which("inngest"), shutil.which("inngest-cli")):
+        if candidate:
+            return candidate
+    sys.exit("e2e_steps.py: no inngest binary (set INNGEST_BIN)")
+
+
+def http(method, url, body=None, timeout=10):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as res:
+        text = res.read()
+        return res.status, (json.loads(text) if text else None)
+
+
+def wait_for(what, check, limit=60.0, every=0.05):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception:  # noqa: BLE001 - the server or app is still starting
+            pass
+        time.sleep(every)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def parse_time(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+class Server:
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [inngest_bin(), "dev", "--no-discovery", "--port", str(self.port)]
+        for flag in ("--connect-gateway-port", "--connect-gateway-grpc-port", "--connect-executor-grpc-port"):
+            args += [flag, str(free_port())]
+        self.log = open(os.path.join(ROOT, "target", "e2e-inngest.log"), "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for("the dev server", lambda: http("GET", f"{self.url}/health")[0] == 200, limit=120)
+
+    def gql(self, query, variables=None):
+        _, body = http("POST", f"{self.url}/v0/gql", {"query": query, "variables": variables or {}})
+        if body.get("errors"):
+            raise RuntimeError(body["errors"])
+        return body["data"]
+
+    def sync(self, app_url):
+        data = self.gql("mutation($url: String!) { createApp(input: {url: $url}) { id error } }", {"url": app_url})
+        if data["createApp"]["error"]:
+            raise RuntimeError(data["createApp"]["error"])
+
+    def send(self, event):
+        _, body = http("POST", f"{self.url}/e/test", event)
+        return body["ids"][0]
+
+    def run_of_event(self, event_id, since):
+        data = self.gql(
+            "query($from: Time!) { runs(filter: {from: $from}, orderBy: [{field: QUEUED_AT, direction: DESC}], first: 50)"
+            " { edges { node { id status triggerIDs } } } }",
+            {"from": since},
+        )
+        for edge in data["runs"]["edges"]:
+            if event_id in (edge["node"]["triggerIDs"] or []):
+                return edge["node"]["id"]
+        return None
+
+    def run(self, run_id):
+        return self.gql("query($id: String!) { run(runID: $id) { status output startedAt endedAt } }", {"id": run_id})["run"]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def start_app(config, server):
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), INNGEST_DEV=server.url, INNGEST_BASE_URL=server.url, BENCH_STEPS="1")
+    if config.startswith("ours"):
+        binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "examples", "conformance")
+        if config == "ours-classic":
+            env["INNGEST_CHECKPOINTING"] = "0"
+        args = [binary]
+    else:
+        env["CHECKPOINTING"] = "1" if config == "js-ckpt" else "0"
+        args = ["node", os.path.join(ROOT, "bench", "js", "server.mjs")]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api/inngest"
+    wait_for(f"{config} to listen", lambda: http("GET", url)[0] == 200)
+    return proc, url
+
+
+def one_run(server, n):
+    since = datetime.utcfromtimestamp(time.time() - 60).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sent = time.time()
+    event_id = server.send({"name": "bench/steps", "data": {"n": n}})
+    run_id = wait_for("the run", lambda: server.run_of_event(event_id, since), limit=RUN_LIMIT)
+    run = wait_for(
+        "the run's end",
+        lambda: (r := server.run(run_id)) and r["endedAt"] and r["status"] in ("COMPLETED", "FAILED", "CANCELLED") and r,
+        limit=RUN_LIMIT,
+    )
+    expected = n * (n - 1) // 2
+    if run["status"] != "COMPLETED" or json.loads(run["output"]) != expected:
+        raise RuntimeError(f"run {run_id} ended {run['status']} with {run['output']!r}, expected {expected}")
+    return parse_time(run["endedAt"]) - parse_time(run["startedAt"]), parse_time(run["endedAt"]) - sent
+
+
+def main():
+    if any(c.startswith("ours") for c in CONFIGS):
+        subprocess.run(
+            ["cargo", "build", "--release", "--locked", "-p", "inngest-sdk", "--example", "conformance", "--features", "testing"],
+            cwd=ROOT, check=True,
+        )
+    os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
+    server = Server()
+    results = {}
+    try:
+        for config in CONFIGS:
+            proc, url = start_app(config, server)
+            try:
+                server.sync(url)
+                one_run(server, 1)  # warm-up: connections, the app's first sync
+                for n in N_LIST:
+                    samples = [one_run(server, n) for _ in range(ROUNDS)]
+                    run_time = statistics.median(s[0] for s in samples)
+                    e2e = statistics.median(s[1] for s in samples)
+                    results[(config, n)] = (run_time, e2e)
+                    print(f"{config:13} N={n:<4} run {run_time:7.3f} s   send→end {e2e:7.3f} s   "
+                          f"(runs: {', '.join(f'{s[0]:.3f}' for s in samples)})", file=sys.stderr, flush=True)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    finally:
+        server.stop()
+    print("\n| steps | " + " | ".join(CONFIGS) + " |")
+    print("|---" * (len(CONFIGS) + 1) + "|")
+    for n in N_LIST:
+        cells = [f"{results[(c, n)][0]:.3f} s" if (c, n) in results else "—" for c in CONFIGS]
+        print(f"| {n} | " + " | ".join(cells) + " |")
+    if "ours-ckpt" in CONFIGS and "js-ckpt" in CONFIGS:
+        print("\nours-ckpt / js-ckpt (run time): " + ", ".join(
+            f"N={n}: {results[('ours-ckpt', n)][0] / results[('js-ckpt', n)][0]:.2f}×" for n in N_LIST))
+
+
+if __name__ == "__main__":
+    main()
