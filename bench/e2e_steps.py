@@ -143,13 +143,20 @@ def one_run(server, n):
     sent = time.time()
     event_id = server.send({"name": "bench/steps", "data": {"n": n}})
     run_id = wait_for("the run", lambda: server.run_of_event(event_id, since), limit=RUN_LIMIT)
+    # The server fills `startedAt` and `output` shortly after the run's end.
     run = wait_for(
-        "the run's end",
-        lambda: (r := server.run(run_id)) and r["endedAt"] and r["status"] in ("COMPLETED", "FAILED", "CANCELLED") and r,
+        "the run's end and output",
+        lambda: (r := server.run(run_id)) and r["status"] in ("COMPLETED", "FAILED", "CANCELLED")
+        and r["endedAt"] and r["startedAt"] and r["output"] is not None and r,
         limit=RUN_LIMIT,
     )
     expected = n * (n - 1) // 2
-    if run["status"] != "COMPLETED" or json.loads(run["output"]) != expected:
+    output = json.loads(run["output"])
+    if isinstance(output, list):
+        # The TS SDK ends a checkpointed run with a `RunComplete` op, whose whole op list the
+        # dev server records as the output.
+        output = next((op.get("data") for op in output if op.get("op") == "RunComplete"), output)
+    if run["status"] != "COMPLETED" or output != expected:
         raise RuntimeError(f"run {run_id} ended {run['status']} with {run['output']!r}, expected {expected}")
     return parse_time(run["endedAt"]) - parse_time(run["startedAt"]), parse_time(run["endedAt"]) - sent
 

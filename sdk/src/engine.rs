@@ -3,8 +3,10 @@
 //!
 //! The handler future is polled with a waker that records whether anything woke it. When it
 //! is pending and nothing woke it, every branch is either parked on a step or waiting for
-//! real I/O. Then:
+//! real I/O; the handler has *stopped*, and the engine decides:
 //! - a step body finished → report its outcome (`StepRun`, `StepError` or `StepFailed`);
+//!   with checkpointing, a `StepRun` is posted to the checkpoint API instead and the step
+//!   resumed, so the handler goes on (protocol §7.14);
 //! - discovery found new steps → run a lone `step.run` inline if allowed (§7.7), else report
 //!   them all in one `206` (§7.3, parallel steps);
 //! - a targeted call has not reached its step → give I/O a bounded grace period, then
@@ -124,8 +126,8 @@ pub(crate) async fn drive(
                 // The run ends with the classic answer (`200` with the output, or the
                 // error), after the steps not yet reported are checkpointed. The TS SDK
                 // ends a checkpointed run with a `RunComplete` op in a `206` instead; the
-                // server takes it, but then reports the whole op list (ours) or nothing
-                // (TS) as the run's output, while a `200` is the output everywhere.
+                // server takes it, but records the whole op list as the run's output, while
+                // a `200` is the output everywhere.
                 if let Some(session) = session.as_mut() {
                     if let Err(fallback) = session.flush().await {
                         return fallback;

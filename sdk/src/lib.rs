@@ -2,8 +2,9 @@
 //!
 //! A function is declared with [`FunctionOpts`] (id, triggers, retries, flow control) and
 //! an async handler that receives the typed event ([`Input`]) and a [`Step`] tool. Every
-//! step is durable: Inngest calls the app once per step, the SDK replays the handler, and
-//! completed steps return their stored result instead of running again. An [`Endpoint`]
+//! step is durable: Inngest calls the app when the run needs it, the SDK replays the
+//! handler, and completed steps return their stored result instead of running again
+//! (steps are checkpointed as they finish: see [Checkpointing](#checkpointing)). An [`Endpoint`]
 //! serves the functions at one URL (`GET` introspection, `PUT` sync, `POST` execution);
 //! the `axum` feature mounts it on an axum router. The `testing` feature adds a fake
 //! executor that drives functions to completion in tests, with a controllable clock.
@@ -105,6 +106,32 @@
 //! A step that must wait (a new step, a sleep, a wait for an event) parks: its future stays
 //! pending, the SDK reports what the run needs, and the request ends. There is no
 //! "interrupt" error to propagate, so user code cannot swallow one.
+//!
+//! # Checkpointing
+//!
+//! By default (as in the TS SDK v4), a run does not cost one executor call per step: when a
+//! `step.run` finishes, the SDK reports it to the Inngest API
+//! (`POST /v1/checkpoint/{runID}/async`) and goes on to the next step in the same call.
+//! The call is answered when the run needs the executor (a sleep, a wait, an invoke,
+//! several steps at once, a step that failed and must be retried), when the function
+//! returns, or when the call has run for [`Checkpointing::max_runtime`] (10 s). If the API
+//! cannot take a checkpoint, the call answers the steps it could not report the classic
+//! way: none is lost, none runs twice. Retries (`ctx.attempt > 0`) and targeted calls are
+//! classic.
+//!
+//! ```
+//! use std::time::Duration;
+//! use inngest_sdk::{Checkpointing, Config, FunctionOpts};
+//!
+//! // Per client: other options, or off (`INNGEST_CHECKPOINTING=0` does the same).
+//! let config = Config::dev().with_checkpointing(Checkpointing::new().buffered_steps(5));
+//! let classic = Config::dev().without_checkpointing();
+//! // Per function, whatever the client says.
+//! let opts = FunctionOpts::new("import")
+//!     .checkpointing(Checkpointing::new().max_runtime(Duration::from_secs(30)));
+//! let one_call_per_step = FunctionOpts::new("audit").without_checkpointing();
+//! # let _ = (config, classic, opts, one_call_per_step);
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 

@@ -10,11 +10,15 @@
 )]
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use inngest_sdk::testing::conformance;
 use inngest_sdk::testing::real::{InngestServer, RunStatus, ServerOptions};
-use inngest_sdk::{Client, Config, Endpoint, EventKey, SigningKey};
+use inngest_sdk::{
+    Client, Config, Endpoint, Error, EventKey, Function, FunctionOpts, Input, SigningKey, Step,
+    Trigger,
+};
 use serde_json::{Value, json};
 
 const NEEDS_SERVER: &str = "needs the real Inngest server";
@@ -195,4 +199,322 @@ async fn the_real_executor_runs_a_function_of_several_steps_to_completion() {
         ["step-0", "step-1", "step-2", "step-3", "step-4"],
         "{steps:?}"
     );
+}
+
+/// What the executor received from the app: one `(status, body)` per call (`POST`).
+#[derive(Default)]
+struct Answers(std::sync::Mutex<Vec<(u16, Value)>>);
+
+impl Answers {
+    fn all(&self) -> Vec<(u16, Value)> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// `(status, ops of a 206)` per call, e.g. `(206, ["StepError"])` or `(200, [])`.
+    fn summary(&self) -> Vec<(u16, Vec<String>)> {
+        self.all()
+            .into_iter()
+            .map(|(status, body)| {
+                let ops = match (status, body) {
+                    (206, Value::Array(ops)) => ops
+                        .iter()
+                        .map(|op| op["op"].as_str().unwrap_or("?").to_owned())
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                (status, ops)
+            })
+            .collect()
+    }
+}
+
+/// Serves `endpoint` and records every answer to a call.
+async fn serve_recording(endpoint: Endpoint) -> (String, std::sync::Arc<Answers>) {
+    use axum::body::Body;
+    let answers = std::sync::Arc::new(Answers::default());
+    let recorded = std::sync::Arc::clone(&answers);
+    let handler = move |request: http::Request<Body>| {
+        let endpoint = endpoint.clone();
+        let answers = std::sync::Arc::clone(&recorded);
+        async move {
+            let (parts, body) = request.into_parts();
+            let bytes = axum::body::to_bytes(body, endpoint.max_body_bytes())
+                .await
+                .unwrap();
+            let is_call = parts.method == http::Method::POST;
+            let response = endpoint
+                .handle(http::Request::from_parts(parts, bytes))
+                .await;
+            if is_call {
+                let body = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+                answers
+                    .0
+                    .lock()
+                    .unwrap()
+                    .push((response.status().as_u16(), body));
+            }
+            response.map(Body::from)
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/api/inngest", axum::routing::any(handler));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, answers)
+}
+
+/// `n` sequential steps `step-0` … that count their executions in `runs`; returns the sum.
+fn counted_steps(opts: FunctionOpts, runs: std::sync::Arc<Vec<AtomicUsize>>) -> Function {
+    Function::new(opts, move |input: Input<Value>, step: Step| {
+        let runs = std::sync::Arc::clone(&runs);
+        async move {
+            let mut total = 0;
+            for i in 0..input.event.data["n"].as_u64().unwrap_or(0) {
+                let runs = std::sync::Arc::clone(&runs);
+                total += step
+                    .run(&format!("step-{i}"), move || async move {
+                        runs[i as usize].fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, Error>(i)
+                    })
+                    .await?;
+            }
+            Ok::<_, Error>(total)
+        }
+    })
+}
+
+fn counters(n: usize) -> std::sync::Arc<Vec<AtomicUsize>> {
+    std::sync::Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect())
+}
+
+fn counts(runs: &[AtomicUsize]) -> Vec<usize> {
+    runs.iter().map(|c| c.load(Ordering::SeqCst)).collect()
+}
+
+/// Sends `event`, waits for its run to end and for the server to record its output.
+async fn run_to_end(
+    server: &InngestServer,
+    event: Value,
+) -> (inngest_sdk::testing::real::Run, Value) {
+    let ids = server.send_event(event).await.unwrap();
+    let run = server
+        .wait_for("the run to start", Duration::from_secs(60), || async {
+            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
+        })
+        .await
+        .unwrap();
+    let run = server
+        .wait_for_run_end(&run.id, Duration::from_secs(120))
+        .await
+        .unwrap();
+    // The server records a run's output shortly after its end.
+    let output = server
+        .wait_for("the run's output", Duration::from_secs(30), || async {
+            server.run(&run.id).await.ok().flatten()?.output
+        })
+        .await
+        .unwrap();
+    (run, output)
+}
+
+/// Protocol §7.14 on the real executor: twenty steps run in one call, each reported to the
+/// checkpoint API, and the run's trace has every step in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Inngest server (INNGEST_BIN, or inngest-cli on PATH); run with: cargo test --workspace --all-features -- --ignored"]
+async fn a_checkpointed_run_of_twenty_steps_takes_one_call_and_keeps_its_step_history() {
+    let server = InngestServer::start(ServerOptions::dev())
+        .await
+        .expect(NEEDS_SERVER);
+    let runs = counters(20);
+    let client = Client::new(Config::dev().with_base_url(server.url().clone()));
+    let endpoint = Endpoint::builder("checkpoint-test", client)
+        .function(counted_steps(
+            FunctionOpts::new("steps").trigger(Trigger::event("test/steps")),
+            std::sync::Arc::clone(&runs),
+        ))
+        .build()
+        .unwrap();
+    let (url, answers) = serve_recording(endpoint).await;
+    server.sync_app(&url).await.unwrap();
+
+    let (run, output) = run_to_end(&server, json!({"name": "test/steps", "data": {"n": 20}})).await;
+
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output, json!(190), "0 + 1 + … + 19");
+    assert_eq!(counts(&runs), vec![1; 20], "every step ran once");
+    assert_eq!(answers.summary(), [(200, vec![])], "one call did it all");
+    let steps = server.steps(&run.id).await.unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    let expected: Vec<String> = (0..20).map(|i| format!("step-{i}")).collect();
+    assert_eq!(names, expected, "{steps:?}");
+    assert!(steps.iter().all(|s| s.status == "COMPLETED"), "{steps:?}");
+}
+
+/// The server's API, except that the checkpoint API answers `500` (and counts the
+/// requests): everything else (the app's sync) is forwarded to `server`.
+async fn api_with_broken_checkpoints(server: &url::Url) -> (url::Url, std::sync::Arc<AtomicUsize>) {
+    use axum::body::Body;
+    let checkpoints = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&checkpoints);
+    let upstream = server.clone();
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |request: http::Request<Body>| {
+        let counted = std::sync::Arc::clone(&counted);
+        let upstream = upstream.clone();
+        let http = http.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            if parts.uri.path().starts_with("/v1/checkpoint/") {
+                counted.fetch_add(1, Ordering::SeqCst);
+                return http::Response::builder()
+                    .status(500)
+                    .body(Body::from(r#"{"error":"down"}"#))
+                    .unwrap();
+            }
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut forward = http
+                .request(parts.method, upstream.join(path).unwrap())
+                .body(body);
+            for (name, value) in &parts.headers {
+                if name != http::header::HOST {
+                    forward = forward.header(name, value);
+                }
+            }
+            let res = forward.send().await.unwrap();
+            let status = res.status();
+            let bytes = res.bytes().await.unwrap();
+            http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Body::from(bytes))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, checkpoints)
+}
+
+/// When the checkpoint API fails, each call falls back to the classic answer with the step
+/// it could not report: the run completes, and no step runs twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Inngest server (INNGEST_BIN, or inngest-cli on PATH); run with: cargo test --workspace --all-features -- --ignored"]
+async fn a_failing_checkpoint_api_falls_back_to_the_classic_answer_without_running_a_step_twice() {
+    let server = InngestServer::start(ServerOptions::dev())
+        .await
+        .expect(NEEDS_SERVER);
+    let (api, checkpoints) = api_with_broken_checkpoints(server.url()).await;
+    let runs = counters(3);
+    let config = Config::dev()
+        .with_base_url(server.url().clone())
+        .with_api_base_url(api);
+    let endpoint = Endpoint::builder("checkpoint-test", Client::new(config))
+        .function(counted_steps(
+            FunctionOpts::new("steps").trigger(Trigger::event("test/steps")),
+            std::sync::Arc::clone(&runs),
+        ))
+        .build()
+        .unwrap();
+    let (url, answers) = serve_recording(endpoint).await;
+    server.sync_app(&url).await.unwrap();
+
+    let (run, output) = run_to_end(&server, json!({"name": "test/steps", "data": {"n": 3}})).await;
+
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output, json!(3));
+    assert_eq!(counts(&runs), [1, 1, 1], "no step ran twice");
+    let step_run = || (206, vec!["StepRun".to_owned()]);
+    assert_eq!(
+        answers.summary(),
+        [step_run(), step_run(), step_run(), (200, vec![])]
+    );
+    // Three attempts per step, then the fallback.
+    assert_eq!(checkpoints.load(Ordering::SeqCst), 9);
+    let steps = server.steps(&run.id).await.unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["step-0", "step-1", "step-2"], "{steps:?}");
+}
+
+/// A step that fails is answered as in the classic protocol: the executor retries it (a
+/// classic call at attempt 1), and checkpointing resumes on the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Inngest server (INNGEST_BIN, or inngest-cli on PATH); run with: cargo test --workspace --all-features -- --ignored"]
+async fn a_failing_step_is_retried_as_in_the_classic_protocol() {
+    let server = InngestServer::start(ServerOptions::dev().retry_interval(1))
+        .await
+        .expect(NEEDS_SERVER);
+    let runs = counters(3);
+    let counted = std::sync::Arc::clone(&runs);
+    let flaky = Function::new(
+        FunctionOpts::new("flaky")
+            .trigger(Trigger::event("test/flaky"))
+            .retries(2),
+        move |_: Input<Value>, step: Step| {
+            let runs = std::sync::Arc::clone(&counted);
+            async move {
+                let r = std::sync::Arc::clone(&runs);
+                let a = step
+                    .run("a", move || async move {
+                        r[0].fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, Error>(1)
+                    })
+                    .await?;
+                let r = std::sync::Arc::clone(&runs);
+                let b = step
+                    .run("b", move || async move {
+                        if r[1].fetch_add(1, Ordering::SeqCst) == 0 {
+                            return Err(Error::new("flaky"));
+                        }
+                        Ok(2)
+                    })
+                    .await?;
+                let r = std::sync::Arc::clone(&runs);
+                let c = step
+                    .run("c", move || async move {
+                        r[2].fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, Error>(3)
+                    })
+                    .await?;
+                Ok::<_, Error>(a + b + c)
+            }
+        },
+    );
+    let client = Client::new(Config::dev().with_base_url(server.url().clone()));
+    let endpoint = Endpoint::builder("checkpoint-test", client)
+        .function(flaky)
+        .build()
+        .unwrap();
+    let (url, answers) = serve_recording(endpoint).await;
+    server.sync_app(&url).await.unwrap();
+
+    let (run, output) = run_to_end(&server, json!({"name": "test/flaky", "data": {}})).await;
+
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output, json!(6));
+    assert_eq!(counts(&runs), [1, 2, 1]);
+    // `a` checkpointed, then `b`'s error answered; the retry of `b` answered in the classic
+    // way; then `c` checkpointed and the output.
+    assert_eq!(
+        answers.summary(),
+        [
+            (206, vec!["StepError".to_owned()]),
+            (206, vec!["StepRun".to_owned()]),
+            (200, vec![]),
+        ]
+    );
+    // The trace orders spans by start: `b`'s span starts with the call that ran `a`.
+    let steps = server.steps(&run.id).await.unwrap();
+    let mut names: Vec<(&str, Option<u32>)> = steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.attempts))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [("a", Some(0)), ("b", Some(1)), ("c", Some(0))],
+        "{steps:?}"
+    );
+    assert!(steps.iter().all(|s| s.status == "COMPLETED"), "{steps:?}");
 }
