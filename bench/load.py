@@ -113,8 +113,12 @@ class Server:
     def __init__(self, name, argv, cwd=None, extra_env=None):
         self.name = name
         self.port = free_port()
+        # The classic protocol (one call per step; JS: `checkpointing: false` unless
+        # CHECKPOINTING=1): there is no Inngest API to checkpoint to.
         env = dict(os.environ, PORT=str(self.port), INNGEST_DEV="1", BENCH_STEPS="1",
-                   RUST_LOG="off", NODE_ENV="production", **(extra_env or {}))
+                   RUST_LOG="off", NODE_ENV="production", INNGEST_CHECKPOINTING="0",
+                   **(extra_env or {}))
+        env.pop("CHECKPOINTING", None)
         # Not a dev server, so neither SDK tries to reach one.
         env.pop("INNGEST_SIGNING_KEY", None)
         self.log = tempfile.TemporaryFile()
