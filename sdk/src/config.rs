@@ -361,6 +361,29 @@ mod tests {
     }
 
     #[test]
+    fn checkpointing_is_on_by_default_and_off_with_inngest_checkpointing_0() {
+        assert_eq!(Config::dev().checkpointing(), Some(&Checkpointing::new()));
+        assert_eq!(config(&[]).checkpointing(), Some(&Checkpointing::new()));
+        for off in ["0", "false"] {
+            assert_eq!(
+                config(&[("INNGEST_CHECKPOINTING", off)]).checkpointing(),
+                None
+            );
+        }
+        assert!(
+            config(&[("INNGEST_CHECKPOINTING", "1")])
+                .checkpointing()
+                .is_some()
+        );
+        let tuned = Config::dev().with_checkpointing(Checkpointing::new().buffered_steps(4));
+        assert_eq!(
+            tuned.checkpointing().map(|c| c.get_buffered_steps()),
+            Some(4)
+        );
+        assert_eq!(tuned.without_checkpointing().checkpointing(), None);
+    }
+
+    #[test]
     fn unset_inngest_dev_selects_cloud_with_cloud_urls() {
         let c = config(&[]);
         assert_eq!(c.mode(), Mode::Cloud);

@@ -518,3 +518,57 @@ async fn a_failing_step_is_retried_as_in_the_classic_protocol() {
     );
     assert!(steps.iter().all(|s| s.status == "COMPLETED"), "{steps:?}");
 }
+
+/// Against a signed, self-hosted server the checkpoint API takes the signing key's bearer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Inngest server (INNGEST_BIN, or inngest-cli on PATH); run with: cargo test --workspace --all-features -- --ignored"]
+async fn a_checkpointed_run_completes_against_a_signed_server() {
+    let server = InngestServer::start(ServerOptions::self_hosted(
+        conformance::SIGNING_KEY,
+        EVENT_KEY,
+    ))
+    .await
+    .expect(NEEDS_SERVER);
+    let runs = counters(5);
+    let config = Config::cloud(SigningKey::new(conformance::SIGNING_KEY).unwrap())
+        .with_base_url(server.url().clone())
+        .with_event_key(EventKey::new(EVENT_KEY));
+    let endpoint = Endpoint::builder("checkpoint-test", Client::new(config))
+        .function(counted_steps(
+            FunctionOpts::new("steps").trigger(Trigger::event("test/steps")),
+            std::sync::Arc::clone(&runs),
+        ))
+        .build()
+        .unwrap();
+    let (url, answers) = serve_recording(endpoint).await;
+    // An out-of-band sync: a signed `PUT` makes the app register itself with the bearer.
+    let key = SigningKey::new(conformance::SIGNING_KEY).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let res = reqwest::Client::new()
+        .put(&url)
+        .header(
+            "x-inngest-signature",
+            key.sign(b"", i64::try_from(now).unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "sync: {}", res.status());
+
+    let (run, output) = run_to_end(&server, json!({"name": "test/steps", "data": {"n": 5}})).await;
+
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output, json!(10));
+    assert_eq!(counts(&runs), [1, 1, 1, 1, 1]);
+    assert_eq!(answers.summary(), [(200, vec![])], "one call did it all");
+    let steps = server.steps(&run.id).await.unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["step-0", "step-1", "step-2", "step-3", "step-4"],
+        "{steps:?}"
+    );
+}

@@ -602,6 +602,32 @@ fn opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::E
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_function_overrides_the_clients_checkpointing() {
+        let client = Checkpointing::new().buffered_steps(3);
+        let inherit = FunctionOpts::new("f");
+        assert_eq!(inherit.checkpointing_with(Some(&client)), Some(client));
+        assert_eq!(inherit.checkpointing_with(None), None);
+        let off = FunctionOpts::new("f").without_checkpointing();
+        assert_eq!(off.checkpointing_with(Some(&client)), None);
+        let own = FunctionOpts::new("f").checkpointing(Checkpointing::new());
+        assert_eq!(own.checkpointing_with(None), Some(Checkpointing::new()));
+        assert_eq!(
+            own.checkpointing_with(Some(&client)),
+            Some(Checkpointing::new())
+        );
+    }
+
+    #[test]
+    fn checkpointing_is_not_part_of_the_synced_config() {
+        let with = FunctionOpts::new("f").checkpointing(Checkpointing::new().buffered_steps(9));
+        let without = FunctionOpts::new("f");
+        let sync = |opts: &FunctionOpts| {
+            serde_json::to_string(&opts.to_config("app", &url())).expect("json")
+        };
+        assert_eq!(sync(&with), sync(&without));
+    }
+
     fn url() -> url::Url {
         url::Url::parse("https://app.example.com/api/inngest").expect("url")
     }
