@@ -5,6 +5,7 @@ mod browser;
 mod clients;
 mod discord_flow;
 mod dry_run;
+mod e2e;
 mod forgery;
 mod health;
 mod hostile;
