@@ -88,7 +88,7 @@ impl Future for Drive {
             self.flag.woken.store(false, Ordering::Release);
             let polled = self.handler.as_mut().poll(&mut Context::from_waker(&waker));
             if let Poll::Ready(result) = polled {
-                return Poll::Ready(complete(result));
+                return Poll::Ready(complete(result, self.shared.elapsed()));
             }
             match self.after_pending() {
                 Next::Respond(response) => return Poll::Ready(response),
@@ -184,14 +184,17 @@ impl Drive {
 }
 
 /// The response for a handler that returned.
-fn complete(result: Result<Box<serde_json::value::RawValue>, crate::Error>) -> CallResponse {
+fn complete(
+    result: Result<Box<serde_json::value::RawValue>, crate::Error>,
+    elapsed: Duration,
+) -> CallResponse {
     match result {
         // The return value was serialized once, into `output`; its buffer becomes the body.
         Ok(output) => CallResponse::Complete(String::from(Box::<str>::from(output)).into_bytes()),
         Err(error) => {
             let retry = error.retry();
             let retry_after = match retry {
-                Retry::After(at) => Some(retry_after_value(at)),
+                Retry::After(at) => Some(retry_after_value(at, elapsed)),
                 Retry::Backoff | Retry::Never => None,
             };
             CallResponse::Error {

@@ -60,11 +60,13 @@ async fn a_buyer_with_an_account_is_onboarded_when_they_connect_discord() {
         env.users.metadata(ADA_ID),
         json!({"mentorship": {
             "status": "awaiting_discord",
-            "kind": "one_on_one",
-            "purchase_id": "cs_1",
-            "provider": "stripe",
-            "product": "price_1on1",
-            "purchased_at": "2026-01-02T03:04:05Z"
+            "purchases": {"cs_1": {
+                "status": "awaiting_discord",
+                "kind": "one_on_one",
+                "provider": "stripe",
+                "product": "price_1on1",
+                "purchased_at": "2026-01-02T03:04:05Z"
+            }}
         }})
     );
 
@@ -109,7 +111,11 @@ async fn a_buyer_with_an_account_is_onboarded_when_they_connect_discord() {
         mentorship["connected_at"],
         (started + TimeDelta::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
-    assert_eq!(mentorship["purchase_id"], "cs_1", "merged, not replaced");
+    assert_eq!(
+        mentorship["purchases"]["cs_1"]["kind"], "one_on_one",
+        "merged, not replaced"
+    );
+    assert_eq!(mentorship["purchases"]["cs_1"]["status"], "active");
     assert_eq!(
         env.guild.grants(),
         [(DISCORD_ID.to_owned(), ROLE_ONE_ON_ONE.to_owned())]
