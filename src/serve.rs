@@ -7,8 +7,8 @@
 //! `503` with `Connection: close` and closed: a client (Stripe, a proxy, a person) learns at
 //! once that the service is busy, where leaving it in the kernel's backlog would let it hang
 //! until its own timeout. Accepting costs a file descriptor for a moment, which is why the
-//! cap is kept below the open-file limit ([`RESERVED_FILES`]) and refusals are themselves
-//! bounded ([`REFUSALS_IN_FLIGHT`]): past that, a connection is closed without a word.
+//! cap is kept below the open-file limit ([`RESERVED_FILES`]) and refusals that linger are
+//! themselves bounded ([`REFUSALS_IN_FLIGHT`]).
 
 use std::future::Future;
 use std::io;
@@ -23,7 +23,7 @@ use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
@@ -35,8 +35,8 @@ use crate::config::HttpLimits;
 /// outgoing connections, and the refusals below.
 pub const RESERVED_FILES: u64 = 64;
 
-/// Refusals being written at once; each holds its socket for up to [`REFUSAL_LINGER`].
-pub const REFUSALS_IN_FLIGHT: usize = 16;
+/// Refused connections read from at once, each for up to [`REFUSAL_LINGER`].
+pub const REFUSALS_IN_FLIGHT: usize = 32;
 
 /// How long a refused connection is read from after its 503, so that closing it does not
 /// reset a request the client was still sending (a reset can discard the 503 unread).
@@ -219,24 +219,34 @@ async fn serve_connection(
     }
 }
 
-/// Answers a connection beyond the cap with [`BUSY_RESPONSE`] and closes it, or closes it
-/// at once when [`REFUSALS_IN_FLIGHT`] refusals are already being written.
+/// Answers a connection beyond the cap with [`BUSY_RESPONSE`] and closes it. The answer is
+/// written at once, without waiting (a fresh socket's send buffer has room for it); then,
+/// while fewer than [`REFUSALS_IN_FLIGHT`] refusals linger, what the client sends is read
+/// for up to [`REFUSAL_LINGER`] so that closing does not reset the connection before the
+/// client has read the answer. Past that budget the socket is closed right away.
 fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>) {
+    let Ok(mut stream) = stream.into_std() else {
+        return;
+    };
+    let written = io::Write::write(&mut stream, BUSY_RESPONSE);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    tracing::warn!(
+        answered = written.is_ok(),
+        "connection cap reached; refusing a connection"
+    );
     let Ok(permit) = Arc::clone(refusals).try_acquire_owned() else {
         return;
     };
-    tracing::warn!("connection cap reached; answering 503");
+    let Ok(mut stream) = TcpStream::from_std(stream) else {
+        return;
+    };
     tokio::spawn(async move {
-        let mut stream = stream;
-        let linger = async {
-            stream.write_all(BUSY_RESPONSE).await?;
-            stream.shutdown().await?;
-            // Read what the client sends until it closes, so our close is not a reset.
+        let drain = async {
             let mut sink = [0u8; 1024];
             while stream.read(&mut sink).await? > 0 {}
             Ok::<(), io::Error>(())
         };
-        let _ = tokio::time::timeout(REFUSAL_LINGER, linger).await;
+        let _ = tokio::time::timeout(REFUSAL_LINGER, drain).await;
         drop(permit);
     });
 }

@@ -3,6 +3,7 @@
 mod binary;
 mod browser;
 mod clients;
+mod connections;
 mod discord_flow;
 mod dry_run;
 mod e2e;
