@@ -168,10 +168,16 @@ async fn connections_beyond_the_cap_are_answered_503_and_closed() {
     assert!(response.starts_with("http/1.1 503"), "{response}");
     assert!(response.contains("connection: close"), "{response}");
     assert!(response.contains("retry-after: 1"), "{response}");
-    assert!(response.contains("x-content-type-options: nosniff"), "{response}");
+    assert!(
+        response.contains("x-content-type-options: nosniff"),
+        "{response}"
+    );
     for stream in &mut held {
         let (data, closed) = read_until_closed(stream, Duration::from_millis(200)).await;
-        assert!(data.is_empty() && closed.is_none(), "the 3 within the cap are held");
+        assert!(
+            data.is_empty() && closed.is_none(),
+            "the 3 within the cap are held"
+        );
     }
 
     // One of the three leaves: a new connection is served again.
@@ -253,8 +259,8 @@ async fn a_flood_of_idle_connections_under_a_256_file_limit_leaves_the_binary_se
     let inngest = inngest_sdk::testing::FakeExecutor::start().await;
     let (mut binary, address, limits) =
         tokio::task::block_in_place(|| start_under_prlimit("256:256", &inngest));
-    let cap = usize::try_from(limits["max_connections"].as_u64().expect("the cap"))
-        .expect("a small cap");
+    let cap =
+        usize::try_from(limits["max_connections"].as_u64().expect("the cap")).expect("a small cap");
     assert_eq!(cap, 256 - 64, "the cap is fitted under the open-file limit");
 
     // Idle connections up to 8 short of the cap: requests are still served meanwhile.
@@ -262,13 +268,25 @@ async fn a_flood_of_idle_connections_under_a_256_file_limit_leaves_the_binary_se
     for _ in 0..cap - 8 {
         flood.push(TcpStream::connect(&address).await.expect("connect"));
     }
-    assert!(get_raw(&address, "/healthz").await.starts_with("HTTP/1.1 200"));
-    assert_eq!(deliver_stripe(&address).await, 200, "within the cap, during the flood");
+    assert!(
+        get_raw(&address, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert_eq!(
+        deliver_stripe(&address).await,
+        200,
+        "within the cap, during the flood"
+    );
 
     // Up to the cap and 300 past it, in a burst: every connection past the cap is answered
     // 503 and closed, none is held.
     for _ in 0..8 + 300 {
-        flood.push(TcpStream::connect(&address).await.expect("the kernel accepts"));
+        flood.push(
+            TcpStream::connect(&address)
+                .await
+                .expect("the kernel accepts"),
+        );
     }
     let peak_files = open_files(binary.id());
     let mut readers = tokio::task::JoinSet::new();
@@ -314,7 +332,10 @@ async fn a_flood_of_idle_connections_under_a_256_file_limit_leaves_the_binary_se
     // The flood stops: the binary serves again, Stripe included.
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !get_raw(&address, "/healthz").await.starts_with("HTTP/1.1 200") {
+    while !get_raw(&address, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200")
+    {
         assert!(Instant::now() < deadline, "serving again after the flood");
     }
     assert_eq!(deliver_stripe(&address).await, 200, "after the flood");
