@@ -213,7 +213,7 @@ const STYLE: &str = r#"  :root { color-scheme: light; }
 "#;
 
 /// The pages' `Content-Security-Policy`: nothing but the one inline style sheet, by hash
-/// (computed here from [`STYLE`], so an edit cannot leave a stale hash behind). No script,
+/// (computed here from the style sheet itself, so an edit cannot leave a stale hash behind). No script,
 /// image, font or frame may load; no page may frame this one; forms may only post here.
 pub fn content_security_policy() -> HeaderValue {
     use base64::Engine as _;

@@ -94,6 +94,7 @@ async fn a_slow_header_client_is_closed_at_the_header_read_timeout() {
 
     let closed = closed.expect("the server closed the slow connection within 5 s");
     let after = closed - opened;
+    eprintln!("slow headers: closed after {after:?}, {sent} header lines sent");
     assert!(
         after >= Duration::from_millis(900) && after < Duration::from_millis(2500),
         "closed {after:?} after opening, at the 1 s header timeout"
@@ -135,7 +136,9 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_but_not_
             response.extend_from_slice(&buffer[..n]);
         }
         assert!(response.starts_with(b"HTTP/1.1 200"), "request {n}");
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        if n < 5 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
     }
 
     // Idle: nothing more is sent; the server closes after about 1 s, long before the 30 s
@@ -144,9 +147,10 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_but_not_
     let (received, closed) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
     let closed = closed.expect("the idle connection was closed");
     let after = closed - idle_from;
+    eprintln!("idle keep-alive: closed {after:?} after the last response");
     assert!(received.is_empty(), "nothing but the close");
     assert!(
-        after >= Duration::from_millis(500) && after < Duration::from_secs(3),
+        after >= Duration::from_millis(900) && after < Duration::from_secs(3),
         "closed {after:?} after the last response, at the 1 s idle timeout"
     );
 }
