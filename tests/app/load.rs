@@ -112,6 +112,19 @@ struct LoadReport {
     errors: AtomicUsize,
 }
 
+impl LoadReport {
+    /// Prints the first few failures, so a red run says what failed; always `false`.
+    fn failed(&self, what: &str, outcome: reqwest::Result<reqwest::Response>) -> bool {
+        if self.errors.load(Ordering::Relaxed) < 5 {
+            match outcome {
+                Ok(response) => eprintln!("load: {what} answered {}", response.status()),
+                Err(error) => eprintln!("load: {what} failed: {error:?}"),
+            }
+        }
+        false
+    }
+}
+
 /// Drives `clients` concurrent clients for `duration`: executor calls, and every fifth
 /// request a signed Stripe delivery. Returns the report and the peak RSS seen (KiB).
 async fn drive(app: &Process, clients: usize, duration: Duration) -> (Arc<LoadReport>, u64, u64) {
@@ -148,7 +161,7 @@ async fn drive(app: &Process, clients: usize, duration: Duration) -> (Arc<LoadRe
                     report.webhooks.fetch_add(1, Ordering::Relaxed);
                     match sent {
                         Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
-                        _ => false,
+                        other => report.failed("webhook", other),
                     }
                 } else {
                     let (body, signature) = executor_call(n);
@@ -165,7 +178,7 @@ async fn drive(app: &Process, clients: usize, duration: Duration) -> (Arc<LoadRe
                             .bytes()
                             .await
                             .is_ok_and(|b| b.windows(11).any(|w| w == b"StepPlanned")),
-                        _ => false,
+                        other => report.failed("executor call", other),
                     }
                 };
                 if !ok {
