@@ -21,13 +21,17 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::config::RateLimit;
 
 /// Checks between sweeps of clients that have not been seen for a full window.
 const SWEEP_EVERY: u64 = 4096;
+
+/// Refusals are logged at warn level the first time and then once per this many (with the
+/// total), so a flood cannot turn into a flood of log lines; each one is at debug level.
+const LOG_EVERY: u64 = 1000;
 
 /// One rate limit over a group of routes. Cheap to clone: clones share their counts.
 #[derive(Debug, Clone)]
@@ -37,6 +41,8 @@ pub struct ClientRateLimit {
     client: ClientAddress,
     /// Counts checks, to sweep stale clients now and then.
     checks: Arc<AtomicU64>,
+    /// Counts refusals, so a flood is logged now and then rather than once per request.
+    refused: Arc<AtomicU64>,
     /// Refusals are the result pages' error page with these links (the Discord routes);
     /// `None` answers a JSON error like every other API error (webhooks).
     links: Option<Arc<crate::pages::PageLinks>>,
@@ -60,6 +66,7 @@ impl ClientRateLimit {
             limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)),
             client,
             checks: Arc::new(AtomicU64::new(0)),
+            refused: Arc::new(AtomicU64::new(0)),
             links: None,
         }
     }
@@ -86,7 +93,7 @@ impl ClientRateLimit {
             self.limiter.retain_recent();
         }
         self.limiter.check_key(&client).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(self.limiter.clock().now());
             // Rounded up: "retry after 0 s" would invite the same refusal again.
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
@@ -110,7 +117,12 @@ pub async fn enforce(
     match limit.check(client) {
         Ok(()) => next.run(request).await,
         Err(seconds) => {
-            tracing::warn!(%client, retry_after = seconds, "rate limit reached; answering 429");
+            let refused = limit.refused.fetch_add(1, Ordering::Relaxed) + 1;
+            if refused == 1 || refused % LOG_EVERY == 0 {
+                tracing::warn!(%client, retry_after = seconds, refused, "rate limit reached; answering 429");
+            } else {
+                tracing::debug!(%client, retry_after = seconds, "rate limit reached; answering 429");
+            }
             let mut response = match &limit.links {
                 Some(links) => crate::pages::Page::Error {
                     problem: crate::pages::Problem::TooManyRequests,

@@ -109,7 +109,10 @@ pub async fn serve(
         keep_alive_idle: limits.keep_alive_idle,
     });
     let permits = Arc::new(Semaphore::new(max_connections));
-    let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
+    let refusals = Refusals {
+        lingering: Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT)),
+        count: AtomicU64::new(0),
+    };
     let (closing_tx, closing_rx) = watch::channel(());
     // Every connection task holds a sender; `recv` answers `None` once all are gone.
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
@@ -143,7 +146,7 @@ pub async fn serve(
                     drop(open);
                 });
             }
-            Err(_) => refuse(stream, &refusals),
+            Err(_) => refusals.refuse(stream),
         }
     }
     drop(listener);
@@ -219,36 +222,50 @@ async fn serve_connection(
     }
 }
 
-/// Answers a connection beyond the cap with [`BUSY_RESPONSE`] and closes it. The answer is
-/// written at once, without waiting (a fresh socket's send buffer has room for it); then,
-/// while fewer than [`REFUSALS_IN_FLIGHT`] refusals linger, what the client sends is read
-/// for up to [`REFUSAL_LINGER`] so that closing does not reset the connection before the
-/// client has read the answer. Past that budget the socket is closed right away.
-fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>) {
-    let Ok(mut stream) = stream.into_std() else {
-        return;
-    };
-    let written = io::Write::write(&mut stream, BUSY_RESPONSE);
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    tracing::warn!(
-        answered = written.is_ok(),
-        "connection cap reached; refusing a connection"
-    );
-    let Ok(permit) = Arc::clone(refusals).try_acquire_owned() else {
-        return;
-    };
-    let Ok(mut stream) = TcpStream::from_std(stream) else {
-        return;
-    };
-    tokio::spawn(async move {
-        let drain = async {
-            let mut sink = [0u8; 1024];
-            while stream.read(&mut sink).await? > 0 {}
-            Ok::<(), io::Error>(())
+/// How connections beyond the cap are refused.
+#[derive(Debug)]
+struct Refusals {
+    /// Permits for refused connections still being read from.
+    lingering: Arc<Semaphore>,
+    /// Connections refused so far, so a flood is logged now and then, not once each.
+    count: AtomicU64,
+}
+
+/// Refusals are logged at warn level the first time and then once per this many.
+const LOG_EVERY: u64 = 1000;
+
+impl Refusals {
+    /// Answers a connection beyond the cap with [`BUSY_RESPONSE`] and closes it. The answer
+    /// is written at once, without waiting (a fresh socket's send buffer has room for it);
+    /// then, while fewer than [`REFUSALS_IN_FLIGHT`] refusals linger, what the client sends
+    /// is read for up to [`REFUSAL_LINGER`] so that closing does not reset the connection
+    /// before the client has read the answer. Past that budget the socket is closed at once.
+    fn refuse(&self, stream: TcpStream) {
+        let refused = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        if refused == 1 || refused % LOG_EVERY == 0 {
+            tracing::warn!(refused, "connection cap reached; answering 503 and closing");
+        }
+        let Ok(mut stream) = stream.into_std() else {
+            return;
         };
-        let _ = tokio::time::timeout(REFUSAL_LINGER, drain).await;
-        drop(permit);
-    });
+        let _ = io::Write::write(&mut stream, BUSY_RESPONSE);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let Ok(permit) = Arc::clone(&self.lingering).try_acquire_owned() else {
+            return;
+        };
+        let Ok(mut stream) = TcpStream::from_std(stream) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let drain = async {
+                let mut sink = [0u8; 1024];
+                while stream.read(&mut sink).await? > 0 {}
+                Ok::<(), io::Error>(())
+            };
+            let _ = tokio::time::timeout(REFUSAL_LINGER, drain).await;
+            drop(permit);
+        });
+    }
 }
 
 /// Accept errors about one connection (it went away before it was accepted): the next
