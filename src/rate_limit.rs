@@ -118,7 +118,7 @@ pub async fn enforce(
         Ok(()) => next.run(request).await,
         Err(seconds) => {
             let refused = limit.refused.fetch_add(1, Ordering::Relaxed) + 1;
-            if refused == 1 || refused % LOG_EVERY == 0 {
+            if refused == 1 || refused.is_multiple_of(LOG_EVERY) {
                 tracing::warn!(%client, retry_after = seconds, refused, "rate limit reached; answering 429");
             } else {
                 tracing::debug!(%client, retry_after = seconds, "rate limit reached; answering 429");

@@ -242,7 +242,7 @@ impl Refusals {
     /// before the client has read the answer. Past that budget the socket is closed at once.
     fn refuse(&self, stream: TcpStream) {
         let refused = self.count.fetch_add(1, Ordering::Relaxed) + 1;
-        if refused == 1 || refused % LOG_EVERY == 0 {
+        if refused == 1 || refused.is_multiple_of(LOG_EVERY) {
             tracing::warn!(refused, "connection cap reached; answering 503 and closing");
         }
         let Ok(mut stream) = stream.into_std() else {

@@ -271,7 +271,7 @@ impl Stack {
         event["data"]["email_addresses"][0]["email_address"] = json!(email);
         let request = svix_request(
             "/api/clerk/webhook",
-            &WebhookSecret::new(&svix_secret("e2e clerk webhook secret")),
+            &WebhookSecret::new(svix_secret("e2e clerk webhook secret")),
             &format!("msg_e2e_{user_id}"),
             event.to_string().into_bytes(),
             chrono::Utc::now().timestamp(),
@@ -286,7 +286,7 @@ impl Stack {
         event["data"]["to"] = json!([email]);
         let request = svix_request(
             "/api/resend/webhook",
-            &WebhookSecret::new(&svix_secret("e2e resend webhook secret")),
+            &WebhookSecret::new(svix_secret("e2e resend webhook secret")),
             message_id,
             event.to_string().into_bytes(),
             chrono::Utc::now().timestamp(),
