@@ -364,3 +364,47 @@ async fn the_binary_raises_its_soft_open_file_limit_to_the_hard_one() {
     assert_eq!(numbers, ["1024", "1024"], "{open_files}");
     assert_eq!(limits["max_connections"], 1024 - 64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_idle_connections_at_once_and_the_binary_exits_well_within_the_grace() {
+    let env = [
+        ("INNGEST_DEV", "1"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("HEADER_READ_TIMEOUT_SECS", "60"),
+        ("KEEP_ALIVE_IDLE_SECS", "60"),
+    ];
+    let mut binary = Binary::start(&env);
+    let (address, _) =
+        tokio::task::block_in_place(|| binary.wait_listening(Duration::from_secs(30)));
+    let address = address.expect("the binary logs its address");
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(TcpStream::connect(&address).await.expect("connect"));
+    }
+    // And one kept alive after a request.
+    let mut kept = TcpStream::connect(&address).await.expect("connect");
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("request");
+    let mut head = [0u8; 12];
+    kept.read_exact(&mut head).await.expect("a response");
+    assert_eq!(&head, b"HTTP/1.1 200");
+    idle.push(kept);
+
+    let signalled = Instant::now();
+    binary.terminate();
+
+    for stream in &mut idle {
+        let (_, closed) = read_until_closed(stream, Duration::from_secs(5)).await;
+        assert!(closed.is_some(), "an idle connection is closed on SIGTERM");
+    }
+    let exit = tokio::task::block_in_place(|| binary.wait_exit(Duration::from_secs(10)));
+    let took = signalled.elapsed();
+    eprintln!("SIGTERM with 21 idle connections: exited after {took:?}");
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "idle connections do not hold the 25 s grace: {took:?}"
+    );
+}
