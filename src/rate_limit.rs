@@ -16,7 +16,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -25,6 +24,7 @@ use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::config::RateLimit;
+use crate::error::AppError;
 
 /// Checks between sweeps of clients that have not been seen for a full window.
 const SWEEP_EVERY: u64 = 4096;
@@ -36,6 +36,7 @@ const LOG_EVERY: u64 = 1000;
 /// One rate limit over a group of routes. Cheap to clone: clones share their counts.
 #[derive(Debug, Clone)]
 pub struct ClientRateLimit {
+    /// One GCRA state per client address seen in the last window.
     limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Where the client address comes from.
     client: ClientAddress,
@@ -128,11 +129,11 @@ pub async fn enforce(
                     problem: crate::pages::Problem::TooManyRequests,
                 }
                 .respond(links),
-                None => (
+                None => AppError::client(
                     StatusCode::TOO_MANY_REQUESTS,
-                    Json(serde_json::json!({"error": "too many requests, retry later"})),
+                    "too many requests, retry later",
                 )
-                    .into_response(),
+                .into_response(),
             };
             response
                 .headers_mut()

@@ -163,7 +163,9 @@ pub async fn serve(
 /// Per-connection timing, shared by every connection.
 #[derive(Debug)]
 struct ConnectionSettings {
+    /// Closes a connection whose request head has not fully arrived in time (slow headers).
     header_read_timeout: Duration,
+    /// Closes a connection with nothing in flight and nothing received for this long.
     keep_alive_idle: Duration,
 }
 
