@@ -3,6 +3,7 @@
 mod binary;
 mod browser;
 mod clients;
+mod connections;
 mod discord_flow;
 mod dry_run;
 mod e2e;
@@ -12,7 +13,9 @@ mod hostile;
 mod journey;
 mod load;
 mod process;
+mod rate_limits;
 mod secrets;
+mod security_headers;
 mod stand_in;
 mod support;
 mod webhooks;

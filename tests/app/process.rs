@@ -24,7 +24,24 @@ pub(crate) struct Binary {
 impl Binary {
     /// Starts the binary with exactly `env` (plus `LOG_FORMAT=json`).
     pub(crate) fn start<K: AsRef<str>, V: AsRef<str>>(env: &[(K, V)]) -> Binary {
-        let mut command = Command::new(BIN);
+        Binary::start_wrapped(&[], env)
+    }
+
+    /// As [`Binary::start`], run through `wrapper`, a command that execs its last argument
+    /// (`["prlimit", "--nofile=256:256"]`), so the process id is still the binary's. The
+    /// wrapper is looked up on the test's `PATH`: the binary's environment is cleared.
+    pub(crate) fn start_wrapped<K: AsRef<str>, V: AsRef<str>>(
+        wrapper: &[&str],
+        env: &[(K, V)],
+    ) -> Binary {
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(on_path(program));
+                command.args(args).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
         command
             .env_clear()
             .env("LOG_FORMAT", "json")
@@ -110,6 +127,11 @@ impl Binary {
         self.child.id()
     }
 
+    /// Whether the process is still running.
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+
     /// Sends SIGTERM, as an orchestrator stops the app.
     pub(crate) fn terminate(&self) {
         let status = Command::new("kill")
@@ -145,6 +167,17 @@ impl Binary {
             .expect("stderr reader");
         (stdout, stderr)
     }
+}
+
+/// `program`'s full path on the test's `PATH`.
+fn on_path(program: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|path| path.is_file())
+        })
+        .unwrap_or_else(|| panic!("{program} is on the PATH"))
 }
 
 impl Drop for Binary {
