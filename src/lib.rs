@@ -5,13 +5,13 @@
 //! their dry runs ([`integrations`]), the Discord connection flow ([`discord`]) and its
 //! result pages ([`pages`]).
 
+pub mod cli;
 pub mod config;
 pub mod discord;
 pub mod error;
 pub mod integrations;
 pub mod pages;
 pub mod routes;
-pub mod simulate_cli;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
