@@ -24,8 +24,17 @@ pub(crate) struct Binary {
 impl Binary {
     /// Starts the binary with exactly `env` (plus `LOG_FORMAT=json`).
     pub(crate) fn start<K: AsRef<str>, V: AsRef<str>>(env: &[(K, V)]) -> Binary {
+        Binary::start_with_args(&[], env)
+    }
+
+    /// Starts `huckleberry <args>` with exactly `env` (plus `LOG_FORMAT=json`).
+    pub(crate) fn start_with_args<K: AsRef<str>, V: AsRef<str>>(
+        args: &[&str],
+        env: &[(K, V)],
+    ) -> Binary {
         let mut command = Command::new(BIN);
         command
+            .args(args)
             .env_clear()
             .env("LOG_FORMAT", "json")
             .current_dir(std::env::temp_dir())
