@@ -13,8 +13,10 @@ use huckleberry::telemetry;
 async fn main() -> ExitCode {
     // Usage errors exit here with code 2, `--help` and `--version` with 0.
     let args = Cli::parse();
-    // A missing .env file is normal (production reads the real environment).
-    let _ = dotenvy::dotenv();
+    let dotenv_problem = cli::load_dotenv();
+    if let Some(problem) = &dotenv_problem {
+        eprintln!("huckleberry: {problem}");
+    }
     match args.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::Simulate(provider) => match cli::simulate::run(provider).await {
@@ -25,7 +27,7 @@ async fn main() -> ExitCode {
             }
         },
         Command::Healthcheck => cli::healthcheck::run(),
-        Command::CheckConfig => cli::check_config::run(),
+        Command::CheckConfig => cli::check_config::run(dotenv_problem),
     }
 }
 

@@ -18,9 +18,20 @@ use crate::webhooks::config::Mount;
 use crate::webhooks::routes::{WebhookOverrides, WebhookState};
 
 /// Checks the process environment and prints the outcome: problems on stderr, the summary
-/// on stdout.
-pub fn run() -> ExitCode {
-    let outcome = check(&|name| std::env::var(name).ok());
+/// on stdout. `dotenv_problem` is why the `.env` file was not read completely, if it was not
+/// ([`super::load_dotenv`]): a problem too, since settings after the bad line are missing.
+pub fn run(dotenv_problem: Option<String>) -> ExitCode {
+    let mut outcome = check(&|name| std::env::var(name).ok());
+    if let Some(problem) = dotenv_problem {
+        // main already printed it; a configuration that looks valid without those lines is
+        // still not the one the operator wrote.
+        if outcome.is_ok() {
+            outcome = Err(vec![
+                "huckleberry check-config: 1 problem(s); the settings after the bad line are missing.".to_owned(),
+                format!("  {problem}"),
+            ]);
+        }
+    }
     let printed = match &outcome {
         Ok(summary) => {
             let mut out = std::io::stdout().lock();

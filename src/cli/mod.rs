@@ -17,6 +17,23 @@ pub mod simulate;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Reads a `.env` file from the working directory (or a parent) into the environment;
+/// variables already set win. A missing file is normal (production reads the real
+/// environment). Returns what went wrong otherwise, without the offending line: it may hold
+/// a secret.
+pub fn load_dotenv() -> Option<String> {
+    match dotenvy::dotenv() {
+        Ok(_) => None,
+        Err(error) if error.not_found() => None,
+        Err(dotenvy::Error::LineParse(_, _)) => Some(
+            ".env: a line could not be parsed, so it and every line after it were ignored \
+             (quote values that contain spaces, `#` or `<`, e.g. EMAIL_FROM=\"Name <a@b.c>\")"
+                .to_owned(),
+        ),
+        Err(error) => Some(format!(".env could not be read: {error}")),
+    }
+}
+
 /// `huckleberry`: the Huckleberry Art Academy mentorship onboarding service.
 #[derive(Debug, Parser)]
 #[command(

@@ -245,8 +245,53 @@ async fn the_env_example_is_a_valid_development_env_and_is_never_read_by_itself(
     let output = run_in(&copied, &["check-config"], &[]).await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert!(stdout(&output).contains("development"), "{output:?}");
+
+    // Every commented setting uncommented still parses, and still makes a valid configuration.
+    let uncommented: String = EXAMPLE
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(setting)
+                if setting
+                    .split_once('=')
+                    .is_some_and(|(name, _)| is_name(name)) =>
+            {
+                setting
+            }
+            _ => line,
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(copied.join(".env"), uncommented).expect("write");
+    let output = run_in(&copied, &["check-config"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(stderr(&output).is_empty(), "{output:?}");
     let _ = std::fs::remove_dir_all(ignored);
     let _ = std::fs::remove_dir_all(copied);
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+#[tokio::test]
+async fn check_config_reports_a_malformed_env_file_without_printing_its_line() {
+    let dir = empty_dir("malformed");
+    std::fs::write(
+        dir.join(".env"),
+        "INNGEST_DEV=1\nEMAIL_FROM=Name <a@b.c> unquoted-secret-value\nPORT=3000\n",
+    )
+    .expect("write");
+
+    let output = run_in(&dir, &["check-config"], &[]).await;
+
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = stderr(&output);
+    assert!(text.contains(".env: a line could not be parsed"), "{text}");
+    assert!(!text.contains("unquoted-secret-value"), "{text}");
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// `(email, purchase_id)` of every `purchase/mentorship` event Inngest received.
