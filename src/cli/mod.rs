@@ -107,8 +107,12 @@ pub struct Delivery {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub count: u32,
-    /// The app's origin [default: http://localhost:$PORT, PORT defaulting to 3000]
-    #[arg(long, value_name = "URL")]
+    /// The app's origin; `http://localhost:$PORT` when omitted.
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "The app's origin [default: http://localhost:$PORT, PORT defaulting to 3000]"
+    )]
     pub url: Option<String>,
 }
 
@@ -124,8 +128,14 @@ pub struct StripeArgs {
     /// The catalog reference bought (metadata.product); MENTORSHIP_CATALOG must list it
     #[arg(long, value_name = "REFERENCE", default_value = simulate::SAMPLE_PRODUCT)]
     pub product: String,
-    /// The Checkout session id, i.e. the purchase id [default: a fresh cs_test_sim_<millis>_<n>]
-    #[arg(long, value_name = "ID", conflicts_with = "count")]
+    /// The Checkout session id, i.e. the purchase id; a fresh `cs_test_sim_<millis>_<n>`
+    /// when omitted.
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "count",
+        help = "The Checkout session id, i.e. the purchase id [default: a fresh cs_test_sim_<millis>_<n>]"
+    )]
     pub purchase_id: Option<String>,
     #[command(flatten)]
     pub delivery: Delivery,
@@ -140,8 +150,13 @@ pub struct ClerkArgs {
     /// The new user's name (first name, then last name after the first space)
     #[arg(long, value_name = "NAME", default_value = simulate::SAMPLE_NAME)]
     pub name: String,
-    /// The Clerk user id [default: a fresh user_sim_<millis>_<n>]
-    #[arg(long, value_name = "ID", conflicts_with = "count")]
+    /// The Clerk user id; a fresh `user_sim_<millis>_<n>` when omitted.
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "count",
+        help = "The Clerk user id [default: a fresh user_sim_<millis>_<n>]"
+    )]
     pub user_id: Option<String>,
     #[command(flatten)]
     pub delivery: Delivery,
