@@ -69,12 +69,18 @@ impl OnboardingTiming {
                 .filter(|n| *n <= 20)
                 .ok_or_else(|| "must be a whole number from 0 to 20".to_owned())
         });
+        // Seconds-long rounds let a developer (and the end-to-end tests) watch the reminders
+        // and the staff alert happen; production keeps buyers from being spammed.
+        let (shortest, reason) = match env.environment() {
+            Environment::Development => (1, "must be a duration of at least 1s, like 48h"),
+            Environment::Production => (60, "must be a duration of at least 1m, like 48h"),
+        };
         let interval = env.optional("ONBOARDING_REMINDER_INTERVAL");
         let reminder_interval = env.parsed("ONBOARDING_REMINDER_INTERVAL", interval, |v| {
             inngest_sdk::core::time::parse_duration(v)
                 .ok()
-                .filter(|d| d.as_secs() >= 60)
-                .ok_or_else(|| "must be a duration of at least 1m, like 48h".to_owned())
+                .filter(|d| d.as_secs() >= shortest)
+                .ok_or_else(|| reason.to_owned())
         });
         OnboardingTiming {
             reminders,

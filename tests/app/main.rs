@@ -6,6 +6,7 @@ mod cli;
 mod clients;
 mod discord_flow;
 mod dry_run;
+mod e2e;
 mod forgery;
 mod health;
 mod hostile;

@@ -96,6 +96,24 @@ impl Binary {
             .expect("the binary logs a line")
     }
 
+    /// The next log line for which `pick` returns `Some`, waiting up to `limit` in all;
+    /// `None` when the time runs out or the binary exits first.
+    pub(crate) fn find_log<T>(
+        &self,
+        limit: Duration,
+        mut pick: impl FnMut(&serde_json::Value) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.logs.recv_timeout(left).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if let Some(found) = pick(&json) {
+                return Some(found);
+            }
+        }
+    }
+
     /// The process id.
     pub(crate) fn id(&self) -> u32 {
         self.child.id()

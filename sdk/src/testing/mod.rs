@@ -99,6 +99,7 @@
 
 pub mod conformance;
 pub mod expr;
+pub mod real;
 
 mod clock;
 mod executor;
