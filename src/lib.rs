@@ -6,6 +6,7 @@
 //! result pages ([`pages`]); the listener's connection limits ([`serve`]) and the public
 //! routes' rate limits ([`rate_limit`]).
 
+pub mod cli;
 pub mod config;
 pub mod discord;
 pub mod error;
@@ -14,7 +15,6 @@ pub mod pages;
 pub mod rate_limit;
 pub mod routes;
 pub mod serve;
-pub mod simulate_cli;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -48,6 +48,9 @@ impl Application {
     }
 
     /// As [`Application::build`], with test doubles in place of some production parts.
+    ///
+    /// `huckleberry check-config` (`crate::cli::check_config`) repeats the checks made here
+    /// before serving, without binding: a new check belongs there too.
     pub async fn build_with(
         mut config: AppConfig,
         overrides: AppOverrides,

@@ -1,6 +1,10 @@
 //! The result pages in headless Chromium (Debian `chromium`; `.ci/run` installs it): each
 //! page shows its message and next action, and the connect flow's redirects are followed by
 //! the browser itself, end to end, against the stand-ins.
+//!
+//! They need an external program, so they are `#[ignore]`d and the README's test command
+//! passes without Chromium; `cargo test --workspace --all-features -- --ignored` runs them
+//! (and `.ci/run` does), failing with a clear message when Chromium is missing.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,7 +24,11 @@ fn chromium() -> PathBuf {
                     .find(|path| path.is_file())
             })
         })
-        .expect("headless Chromium is installed (`apt-get install chromium`; .ci/run does it)")
+        .expect(
+            "these tests need headless Chromium, and none was found on PATH (chromium, \
+             chromium-browser or google-chrome): install it (`apt-get install chromium`), or run \
+             the tests without `--ignored`",
+        )
 }
 
 /// Runs Chromium on `url` with `extra` flags, off the async runtime so the app keeps serving.
@@ -88,6 +96,7 @@ fn assert_mobile_page(dom: &str, page: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
 async fn the_emailed_link_connects_end_to_end_in_a_browser() {
     let flow = flow().await;
     let url = format!(
@@ -114,6 +123,7 @@ async fn the_emailed_link_connects_end_to_end_in_a_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
 async fn declining_on_discord_shows_the_declined_page_in_a_browser() {
     let flow = flow().await;
     flow.stand_in.deny_consent();
@@ -134,6 +144,7 @@ async fn declining_on_discord_shows_the_declined_page_in_a_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
 async fn an_expired_link_shows_the_expired_page_in_a_browser() {
     let flow = flow().await;
     let url = format!(
@@ -152,6 +163,7 @@ async fn an_expired_link_shows_the_expired_page_in_a_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
 async fn a_broken_link_shows_the_error_page_in_a_browser() {
     let flow = flow().await;
     let url = format!("{}/api/auth/discord?t=not-a-token", flow.app.address);
@@ -164,6 +176,7 @@ async fn a_broken_link_shows_the_error_page_in_a_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
 async fn the_connected_page_renders_on_a_phone_sized_screen() {
     let flow = flow().await;
     let url = format!(

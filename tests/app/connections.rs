@@ -215,7 +215,7 @@ fn start_under_prlimit(
         ("KEEP_ALIVE_IDLE_SECS", "60"),
         ("RUST_LOG", "info"),
     ];
-    let binary = Binary::start_wrapped(&["prlimit", &format!("--nofile={nofile}")], &env);
+    let binary = Binary::start_wrapped(&["prlimit", &format!("--nofile={nofile}")], &[], &env);
     let (address, _) = binary.wait_listening(Duration::from_secs(30));
     let address = address.expect("the binary logs its address");
     let limits = loop {

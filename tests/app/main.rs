@@ -2,6 +2,7 @@
 
 mod binary;
 mod browser;
+mod cli;
 mod clients;
 mod connections;
 mod discord_flow;

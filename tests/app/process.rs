@@ -24,25 +24,36 @@ pub(crate) struct Binary {
 impl Binary {
     /// Starts the binary with exactly `env` (plus `LOG_FORMAT=json`).
     pub(crate) fn start<K: AsRef<str>, V: AsRef<str>>(env: &[(K, V)]) -> Binary {
-        Binary::start_wrapped(&[], env)
+        Binary::start_wrapped(&[], &[], env)
     }
 
-    /// As [`Binary::start`], run through `wrapper`, a command that execs its last argument
-    /// (`["prlimit", "--nofile=256:256"]`), so the process id is still the binary's. The
-    /// wrapper is looked up on the test's `PATH`: the binary's environment is cleared.
+    /// Starts `huckleberry <args>` with exactly `env` (plus `LOG_FORMAT=json`).
+    pub(crate) fn start_with_args<K: AsRef<str>, V: AsRef<str>>(
+        args: &[&str],
+        env: &[(K, V)],
+    ) -> Binary {
+        Binary::start_wrapped(&[], args, env)
+    }
+
+    /// As [`Binary::start_with_args`], run through `wrapper`, a command that execs its last
+    /// arguments (`["prlimit", "--nofile=256:256"]`), so the process id is still the binary's.
+    /// The wrapper is looked up on the test's `PATH`: the binary's environment is cleared.
     pub(crate) fn start_wrapped<K: AsRef<str>, V: AsRef<str>>(
         wrapper: &[&str],
+        args: &[&str],
         env: &[(K, V)],
     ) -> Binary {
         let mut command = match wrapper.split_first() {
-            Some((program, args)) => {
+            Some((program, wrapper_args)) => {
                 let mut command = Command::new(on_path(program));
-                command.args(args).arg(BIN);
+                command.args(wrapper_args).arg(BIN);
                 command
             }
             None => Command::new(BIN),
         };
+        command.args(args);
         command
+            .args(args)
             .env_clear()
             .env("LOG_FORMAT", "json")
             .current_dir(std::env::temp_dir())
