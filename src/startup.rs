@@ -69,7 +69,8 @@ impl Application {
         {
             config.app_base_url = url;
         }
-        let http = crate::integrations::http::vendor_http_client();
+        let http = crate::integrations::http::vendor_http_client()
+            .context("building the vendor HTTP client")?;
         let integrations = crate::integrations::Integrations::build(&config, &http);
         let inngest = inngest_sdk::Client::new(config.inngest.clone());
         let deps = Deps::new(

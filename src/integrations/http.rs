@@ -11,14 +11,17 @@ pub const VENDOR_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The shared reqwest 0.13 client: rustls, a timeout, and no redirects (following one could
 /// carry a bearer token to another host; oauth2's docs call it an SSRF risk).
-pub fn vendor_http_client() -> reqwest::Client {
+///
+/// # Errors
+/// When the TLS backend cannot be set up. Start-up stops then: a default client would have
+/// no timeouts and would follow redirects.
+pub fn vendor_http_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .timeout(VENDOR_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("huckleberry/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_default()
 }
 
 /// Maps a non-success answer: 429, 5xx and 408 are worth retrying (after the wait the
