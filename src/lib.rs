@@ -3,15 +3,18 @@
 //! Configuration ([`config`]), start-up ([`startup`]), the route table ([`routes`]), errors
 //! as responses ([`error`]), and webhook verification ([`webhooks`]); vendor clients and
 //! their dry runs ([`integrations`]), the Discord connection flow ([`discord`]) and its
-//! result pages ([`pages`]).
+//! result pages ([`pages`]); the listener's connection limits ([`serve`]) and the public
+//! routes' rate limits ([`rate_limit`]).
 
+pub mod cli;
 pub mod config;
 pub mod discord;
 pub mod error;
 pub mod integrations;
 pub mod pages;
+pub mod rate_limit;
 pub mod routes;
-pub mod simulate_cli;
+pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

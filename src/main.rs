@@ -1,33 +1,38 @@
-//! The `huckleberry` binary: reads configuration, then serves until SIGTERM or ctrl-c.
+//! The `huckleberry` binary: parses the command line (`huckleberry::cli`), then serves until
+//! SIGTERM or ctrl-c, or runs one of the other commands.
 
 use std::process::ExitCode;
 
+use clap::Parser as _;
+use huckleberry::cli::{self, Cli, Command};
 use huckleberry::config::AppConfig;
 use huckleberry::startup::Application;
 use huckleberry::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // A missing .env file is normal (production reads the real environment).
-    let _ = dotenvy::dotenv();
-    let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        Some("healthcheck") => return healthcheck(),
-        Some("simulate") => {
-            return match huckleberry::simulate_cli::run(args).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("huckleberry simulate: {error:#}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        Some(other) => {
-            eprintln!("huckleberry: unknown command {other:?} (commands: healthcheck, simulate)");
-            return ExitCode::FAILURE;
-        }
-        None => {}
+    // Usage errors exit here with code 2, `--help` and `--version` with 0.
+    let args = Cli::parse();
+    let dotenv_problem = cli::load_dotenv();
+    if let Some(problem) = &dotenv_problem {
+        eprintln!("huckleberry: {problem}");
     }
+    match args.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Simulate(provider) => match cli::simulate::run(provider).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("huckleberry simulate: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Healthcheck => cli::healthcheck::run(),
+        Command::CheckConfig => cli::check_config::run(dotenv_problem),
+    }
+}
+
+/// `huckleberry serve`: reads the configuration, then serves until SIGTERM or ctrl-c.
+async fn serve() -> ExitCode {
     let config = match AppConfig::from_env() {
         Ok(config) => config,
         Err(error) => {
@@ -82,28 +87,5 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
             () = terminate => {},
         }
         tracing::info!("shutdown requested; finishing in-flight requests");
-    }
-}
-
-/// `huckleberry healthcheck`: exits 0 when `/healthz` on this container's port answers 200.
-/// The runtime image has no curl; this keeps the container health check in the binary.
-fn healthcheck() -> ExitCode {
-    use std::io::{Read, Write};
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
-    let probe = || -> std::io::Result<bool> {
-        let timeout = std::time::Duration::from_secs(2);
-        let address = format!("127.0.0.1:{port}")
-            .parse()
-            .map_err(|_| std::io::Error::other("invalid PORT"))?;
-        let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head)?;
-        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
-    };
-    match probe() {
-        Ok(true) => ExitCode::SUCCESS,
-        _ => ExitCode::FAILURE,
     }
 }

@@ -1,16 +1,21 @@
 //! The route table: every route of the app, in one place (DESIGN §5).
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{MethodRouter, get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::discord;
+use crate::pages;
+use crate::rate_limit::{self, ClientAddress, ClientRateLimit};
 use crate::state::AppState;
 use crate::webhooks::{self, routes as hooks};
 
@@ -19,19 +24,59 @@ use crate::webhooks::{self, routes as hooks};
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The app's router.
+///
+/// Layers, innermost first: the webhook body cap; per-client rate limits on the webhook and
+/// Discord routes only (never `/api/inngest` nor the probes); the pages' security headers
+/// on the Discord routes; then, on every response, `X-Content-Type-Options: nosniff`,
+/// `Referrer-Policy: no-referrer` and, when the app is served over https, HSTS.
 pub fn router(state: AppState, inngest: inngest_sdk::Endpoint) -> Router {
+    let limits = &state.config.http;
+    let client = limits
+        .trusted_proxy_header
+        .clone()
+        .map_or(ClientAddress::Peer, ClientAddress::ProxyHeader);
+    let webhook_rate = ClientRateLimit::new(limits.webhook_rate, client.clone());
+    let discord_rate =
+        ClientRateLimit::new(limits.discord_rate, client).with_page_links(state.auth.links.clone());
+    let webhook = |handler: MethodRouter<AppState>| -> MethodRouter<AppState> {
+        handler
+            .layer::<_, Infallible>(webhook_body_limit())
+            .layer(from_fn_with_state(
+                webhook_rate.clone(),
+                rate_limit::enforce,
+            ))
+    };
+    let page = |handler: MethodRouter<AppState>| -> MethodRouter<AppState> {
+        handler
+            .layer::<_, Infallible>(from_fn_with_state(
+                discord_rate.clone(),
+                rate_limit::enforce,
+            ))
+            .layer::<_, Infallible>(SetResponseHeaderLayer::overriding(
+                header::CONTENT_SECURITY_POLICY,
+                pages::content_security_policy(),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ))
+    };
+    // Browsers honour HSTS only over https; sent over http it would be a promise the app
+    // cannot keep (development, tests).
+    let hsts = (state.config.app_base_url.scheme() == "https")
+        .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/inngest", inngest_sdk::axum::serve(inngest))
-        .route("/api/stripe/webhook", post(hooks::receive_stripe_event).layer(webhook_body_limit()))
-        .route("/api/paypal/webhook", post(hooks::receive_paypal_event).layer(webhook_body_limit()))
-        .route("/api/clerk/webhook", post(hooks::receive_clerk_event).layer(webhook_body_limit()))
-        .route("/api/resend/webhook", post(hooks::receive_resend_event).layer(webhook_body_limit()))
-        .route("/api/auth/discord", get(discord::flow::start_discord_login))
+        .route("/api/stripe/webhook", webhook(post(hooks::receive_stripe_event)))
+        .route("/api/paypal/webhook", webhook(post(hooks::receive_paypal_event)))
+        .route("/api/clerk/webhook", webhook(post(hooks::receive_clerk_event)))
+        .route("/api/resend/webhook", webhook(post(hooks::receive_resend_event)))
+        .route("/api/auth/discord", page(get(discord::flow::start_discord_login)))
         .route(
             "/api/auth/discord/callback",
-            get(discord::flow::complete_discord_login),
+            page(get(discord::flow::complete_discord_login)),
         )
         .with_state(state)
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
@@ -45,6 +90,19 @@ pub fn router(state: AppState, inngest: inngest_sdk::Endpoint) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        // Outermost, so that even the timeout's 503 carries them.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts,
+        ))
 }
 
 /// Webhook bodies are capped before they are read (integrations.md §11.2): larger → 413.

@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::config::{AppConfig, Environment};
+use crate::config::{AppConfig, Environment, HttpLimits};
 use crate::routes;
+use crate::serve;
 use crate::state::AppState;
 use crate::webhooks::routes::{WebhookOverrides, WebhookState};
 use huckleberry_functions::Deps;
@@ -29,6 +30,8 @@ pub struct Application {
     router: axum::Router,
     /// Registered with Inngest at start in production; the dev server syncs by itself.
     sync: Option<(inngest_sdk::Endpoint, String)>,
+    /// The listener's timeouts and connection cap.
+    limits: HttpLimits,
 }
 
 /// Test doubles for [`Application::build_with`]; production uses the default (none).
@@ -45,6 +48,9 @@ impl Application {
     }
 
     /// As [`Application::build`], with test doubles in place of some production parts.
+    ///
+    /// `huckleberry check-config` (`crate::cli::check_config`) repeats the checks made here
+    /// before serving, without binding: a new check belongs there too.
     pub async fn build_with(
         mut config: AppConfig,
         overrides: AppOverrides,
@@ -63,7 +69,8 @@ impl Application {
         {
             config.app_base_url = url;
         }
-        let http = crate::integrations::http::vendor_http_client();
+        let http = crate::integrations::http::vendor_http_client()
+            .context("building the vendor HTTP client")?;
         let integrations = crate::integrations::Integrations::build(&config, &http);
         let inngest = inngest_sdk::Client::new(config.inngest.clone());
         let deps = Deps::new(
@@ -85,6 +92,7 @@ impl Application {
                 .map_or_else(|_| config.app_base_url.to_string(), String::from);
             (endpoint.clone(), url)
         });
+        let limits = config.http.clone();
         let state = AppState {
             config: Arc::new(config),
             inngest,
@@ -96,6 +104,7 @@ impl Application {
             listener,
             router: routes::router(state, endpoint),
             sync,
+            limits,
         })
     }
 
@@ -105,35 +114,36 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and gives in-flight requests
-    /// [`SHUTDOWN_GRACE`] to finish. In production it first registers the functions with
-    /// Inngest, in the background, once the port is open.
+    /// [`SHUTDOWN_GRACE`] to finish. First it raises the open-file limit and fits the
+    /// connection cap under it; in production it registers the functions with Inngest, in
+    /// the background, once the port is open.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let open_files = serve::raise_open_file_limit();
+        let max_connections =
+            serve::effective_max_connections(self.limits.max_connections, open_files);
+        tracing::info!(
+            max_connections,
+            configured = self.limits.max_connections,
+            header_read_timeout = ?self.limits.header_read_timeout,
+            keep_alive_idle = ?self.limits.keep_alive_idle,
+            "connection limits"
+        );
         if let Some((endpoint, url)) = self.sync {
             tokio::spawn(sync_with_inngest(endpoint, url));
         }
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            let _ = stopping_tx.send(());
-        };
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
-        let deadline = async move {
-            if stopping_rx.await.is_ok() {
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            served = server => served.context("serving HTTP"),
-            () = deadline => {
-                tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight requests did not finish in time; stopping anyway");
-                Ok(())
-            }
-        }
+        serve::serve(
+            self.listener,
+            self.router,
+            &self.limits,
+            max_connections,
+            SHUTDOWN_GRACE,
+            shutdown,
+        )
+        .await;
+        Ok(())
     }
 }
 

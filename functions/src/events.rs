@@ -76,6 +76,8 @@ pub enum ConnectSource {
     Email,
     /// The button in the academy dashboard (Clerk session).
     Dashboard,
+    /// Nobody connected now: the buyer's account was connected for an earlier purchase.
+    AlreadyConnected,
 }
 
 /// A three-letter ISO 4217 currency code, always lowercase (`usd`, `jpy`), as Stripe spells it.

@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use crate::config::OnboardingConfig;
 use crate::events::{
-    ClerkUser, DiscordConnected, DiscordFollowUp, EventId, OnboardingCompleted, PurchaseMentorship,
-    names,
+    ClerkUser, ConnectSource, DiscordConnected, DiscordFollowUp, EventId, OnboardingCompleted,
+    PurchaseMentorship, names,
 };
 use crate::follow_up::DISCORD_FOLLOW_UP;
 use crate::mail::{days, expires_at, idempotency_key, send};
@@ -130,7 +130,7 @@ async fn onboard(
                 .run("invite-buyer-to-clerk", {
                     let users = Arc::clone(&deps.users);
                     let email = email.clone();
-                    let patch = metadata::purchase(&purchase, MentorshipStatus::AwaitingSignup);
+                    let patch = metadata::invitation(&purchase);
                     move || async move {
                         users
                             .invite(&email, patch)
@@ -175,16 +175,153 @@ async fn onboard(
         name: user.first_name.clone().or_else(|| purchase.name.clone()),
         user_id: user.id,
     };
+    // A returning buyer keeps the access an earlier purchase gave while this one onboards.
+    let keep_access = user.mentorship.has_access();
 
-    // 2. Record the purchase on the user.
+    // 2. Record the purchase on the user, beside any earlier one.
     merge_step(
         &step,
         &deps,
         "record-purchase",
         &buyer.user_id,
-        metadata::purchase(&purchase, MentorshipStatus::AwaitingDiscord),
+        metadata::purchase(&purchase, MentorshipStatus::AwaitingDiscord, keep_access),
     )
     .await?;
+
+    // A buyer whose Discord account is connected already (an earlier purchase) gets the new
+    // role at once; one who left the guild since gets a fresh link like a new buyer.
+    let role_id = config
+        .discord_roles
+        .for_kind(purchase.mentorship)
+        .to_owned();
+    let returning = match user.mentorship.connected_account() {
+        Some((discord_user_id, discord_username)) => {
+            let member: bool = step
+                .run("grant-role-to-connected-account", {
+                    let guild = Arc::clone(&deps.guild);
+                    let discord_user_id = discord_user_id.clone();
+                    let role_id = role_id.clone();
+                    move || async move {
+                        guild
+                            .grant_role_to_member(&discord_user_id, &role_id)
+                            .await
+                            .map_err(PortError::into_step_error)
+                    }
+                })
+                .await?;
+            member.then(|| DiscordConnected {
+                clerk_user_id: buyer.user_id.clone(),
+                purchase_id: Some(purchase.purchase_id.clone()),
+                discord_user_id,
+                discord_username,
+                joined_guild: true,
+                source: ConnectSource::AlreadyConnected,
+            })
+        }
+        None => None,
+    };
+    // 3 and 4, for everyone else: the link, the wait, the reminders.
+    let (connection, reminders_sent, role_given) = match returning {
+        Some(connection) => (connection, 0, true),
+        None => {
+            match connect_discord(
+                &step,
+                &deps,
+                &config,
+                &purchase,
+                &buyer,
+                &run_id,
+                keep_access,
+            )
+            .await?
+            {
+                Connection::Connected {
+                    connection,
+                    reminders_sent,
+                } => (connection, reminders_sent, false),
+                Connection::GaveUp(summary) => return Ok(summary),
+            }
+        }
+    };
+
+    // 5. Grant access (and the role, to a new connection), welcome, announce.
+    let _granted: Value = step
+        .run("grant-dashboard-access", {
+            let users = Arc::clone(&deps.users);
+            let clock = Arc::clone(&deps.clock);
+            let user_id = buyer.user_id.clone();
+            let purchase_id = purchase.purchase_id.clone();
+            let connection = connection.clone();
+            move || async move {
+                let patch = metadata::access_granted(&connection, &purchase_id, clock.now());
+                users
+                    .merge_public_metadata(&user_id, patch.clone())
+                    .await
+                    .map_err(PortError::into_step_error)?;
+                Ok::<_, Error>(patch)
+            }
+        })
+        .await?;
+    if !role_given {
+        grant_role_step(&step, &deps, &connection.discord_user_id, &role_id).await?;
+    }
+    let welcome = templates::welcome(&templates::Welcome {
+        academy: &config.academy_name,
+        name: buyer.name.as_deref(),
+        mentorship: purchase.mentorship,
+        discord_username: &connection.discord_username,
+        dashboard_url: &config.dashboard_url,
+    })
+    .addressed(buyer.email.clone(), Category::Welcome);
+    send_step(&step, &deps, &run_id, "send-welcome-email", welcome).await?;
+    let completed = OnboardingCompleted {
+        clerk_user_id: buyer.user_id.clone(),
+        purchase_id: purchase.purchase_id.clone(),
+        mentorship: purchase.mentorship,
+        discord_user_id: connection.discord_user_id.clone(),
+    };
+    step.send_event(
+        "send-onboarding-completed",
+        vec![
+            Event::new(OnboardingCompleted::NAME, completed)
+                .id(EventId::onboarding_completed(&purchase.purchase_id).as_str()),
+        ],
+    )
+    .await?;
+
+    Ok(OnboardingSummary {
+        status: OnboardingStatus::Active,
+        clerk_user_id: Some(buyer.user_id),
+        discord_user_id: Some(connection.discord_user_id),
+        reminders_sent,
+    })
+}
+
+/// How the wait for a new connection ended.
+enum Connection {
+    Connected {
+        connection: DiscordConnected,
+        reminders_sent: u32,
+    },
+    /// No connection after every reminder; staff were alerted.
+    GaveUp(OnboardingSummary),
+}
+
+/// Steps 3 and 4: email the signed connection link, then wait for the connection, reminding
+/// the buyer between rounds; after the last round, alert staff.
+async fn connect_discord(
+    step: &Step,
+    deps: &Deps,
+    config: &Arc<OnboardingConfig>,
+    purchase: &PurchaseMentorship,
+    buyer: &Buyer,
+    run_id: &str,
+    keep_access: bool,
+) -> Result<Connection, Error> {
+    let step = step.clone();
+    let deps = deps.clone();
+    let config = Arc::clone(config);
+    let run_id = run_id.to_owned();
 
     // 3. Email the signed connection link.
     let _message_id: String = step
@@ -275,81 +412,45 @@ async fn onboard(
             &deps,
             "mark-discord-not-connected",
             &buyer.user_id,
-            metadata::status(MentorshipStatus::DiscordNotConnected),
+            metadata::status(
+                &purchase.purchase_id,
+                MentorshipStatus::DiscordNotConnected,
+                keep_access,
+            ),
         )
         .await?;
-        return Ok(OnboardingSummary {
+        return Ok(Connection::GaveUp(OnboardingSummary {
             status: OnboardingStatus::DiscordNotConnected,
-            clerk_user_id: Some(buyer.user_id),
+            clerk_user_id: Some(buyer.user_id.clone()),
             discord_user_id: None,
             reminders_sent,
-        });
+        }));
     };
-
-    // 5. Grant access, give the role, welcome, announce.
-    let _granted: Value = step
-        .run("grant-dashboard-access", {
-            let users = Arc::clone(&deps.users);
-            let clock = Arc::clone(&deps.clock);
-            let user_id = buyer.user_id.clone();
-            let connection = connection.clone();
-            move || async move {
-                let patch = metadata::access_granted(&connection, clock.now());
-                users
-                    .merge_public_metadata(&user_id, patch.clone())
-                    .await
-                    .map_err(PortError::into_step_error)?;
-                Ok::<_, Error>(patch)
-            }
-        })
-        .await?;
-    let _role: String = step
-        .run("grant-discord-role", {
-            let guild = Arc::clone(&deps.guild);
-            let discord_user_id = connection.discord_user_id.clone();
-            let role_id = config
-                .discord_roles
-                .for_kind(purchase.mentorship)
-                .to_owned();
-            move || async move {
-                guild
-                    .grant_role(&discord_user_id, &role_id)
-                    .await
-                    .map_err(PortError::into_step_error)?;
-                Ok::<_, Error>(role_id)
-            }
-        })
-        .await?;
-    let welcome = templates::welcome(&templates::Welcome {
-        academy: &config.academy_name,
-        name: buyer.name.as_deref(),
-        mentorship: purchase.mentorship,
-        discord_username: &connection.discord_username,
-        dashboard_url: &config.dashboard_url,
-    })
-    .addressed(buyer.email.clone(), Category::Welcome);
-    send_step(&step, &deps, &run_id, "send-welcome-email", welcome).await?;
-    let completed = OnboardingCompleted {
-        clerk_user_id: buyer.user_id.clone(),
-        purchase_id: purchase.purchase_id.clone(),
-        mentorship: purchase.mentorship,
-        discord_user_id: connection.discord_user_id.clone(),
-    };
-    step.send_event(
-        "send-onboarding-completed",
-        vec![
-            Event::new(OnboardingCompleted::NAME, completed)
-                .id(EventId::onboarding_completed(&purchase.purchase_id).as_str()),
-        ],
-    )
-    .await?;
-
-    Ok(OnboardingSummary {
-        status: OnboardingStatus::Active,
-        clerk_user_id: Some(buyer.user_id),
-        discord_user_id: Some(connection.discord_user_id),
+    Ok(Connection::Connected {
+        connection,
         reminders_sent,
     })
+}
+
+/// The step that gives a newly connected member the mentorship's role.
+async fn grant_role_step(
+    step: &Step,
+    deps: &Deps,
+    discord_user_id: &str,
+    role_id: &str,
+) -> Result<String, Error> {
+    let guild = Arc::clone(&deps.guild);
+    let discord_user_id = discord_user_id.to_owned();
+    let role_id = role_id.to_owned();
+    Ok(step
+        .run("grant-discord-role", move || async move {
+            guild
+                .grant_role(&discord_user_id, &role_id)
+                .await
+                .map_err(PortError::into_step_error)?;
+            Ok::<_, Error>(role_id)
+        })
+        .await?)
 }
 
 /// The failure handler (`onboarding-flow-failure`): a run that failed for good leaves a paying
@@ -427,6 +528,7 @@ async fn merge_step(
 
 fn user_from_clerk(created: ClerkUser) -> User {
     User {
+        mentorship: crate::metadata::Mentorship::from_public_metadata(&created.public_metadata),
         primary_email: created
             .primary_email()
             .and_then(|e| EmailAddress::parse(e).ok()),

@@ -134,6 +134,9 @@ pub struct User {
     pub primary_email: Option<EmailAddress>,
     /// First name, for greetings.
     pub first_name: Option<String>,
+    /// What onboarding recorded on the user: earlier purchases, the connected Discord account.
+    #[serde(default)]
+    pub mentorship: crate::metadata::Mentorship,
 }
 
 /// A Clerk invitation sent to a buyer without an account.
@@ -189,6 +192,14 @@ pub trait Mailer: Send + Sync {
 pub trait DiscordGuild: Send + Sync {
     /// Gives the member `discord_user_id` the role `role_id`. Idempotent.
     fn grant_role(&self, discord_user_id: &str, role_id: &str) -> PortFuture<'_, ()>;
+
+    /// As [`DiscordGuild::grant_role`], for a user who may have left the guild: `Ok(false)`
+    /// when they are not a member (nothing was granted). Implementations that cannot tell
+    /// grant and answer `true`.
+    fn grant_role_to_member(&self, discord_user_id: &str, role_id: &str) -> PortFuture<'_, bool> {
+        let granted = self.grant_role(discord_user_id, role_id);
+        Box::pin(async move { granted.await.map(|()| true) })
+    }
 }
 
 /// Makes the signed Discord connection links that emails carry (DESIGN §5). The app signs

@@ -133,7 +133,7 @@ pub(crate) async fn drive(
                         return fallback;
                     }
                 }
-                return complete(result);
+                return complete(result, drive.shared.elapsed());
             }
         }
     }
@@ -350,14 +350,17 @@ impl Drive {
 }
 
 /// The response for a handler that returned.
-fn complete(result: Result<Box<serde_json::value::RawValue>, crate::Error>) -> CallResponse {
+fn complete(
+    result: Result<Box<serde_json::value::RawValue>, crate::Error>,
+    elapsed: Duration,
+) -> CallResponse {
     match result {
         // The return value was serialized once, into `output`; its buffer becomes the body.
         Ok(output) => CallResponse::Complete(String::from(Box::<str>::from(output)).into_bytes()),
         Err(error) => {
             let retry = error.retry();
             let retry_after = match retry {
-                Retry::After(at) => Some(retry_after_value(at)),
+                Retry::After(at) => Some(retry_after_value(at, elapsed)),
                 Retry::Backoff | Retry::Never => None,
             };
             CallResponse::Error {

@@ -9,6 +9,10 @@
 //! the `axum` feature mounts it on an axum router. The `testing` feature adds a fake
 //! executor that drives functions to completion in tests, with a controllable clock.
 //!
+//! The protocol this crate implements is described in `docs/protocol.md` at the root of its
+//! repository; comments in the code cite its sections as `docs/protocol.md §N`, and
+//! `sdk/ARCHITECTURE.md` explains how the crate is put together.
+//!
 //! # A function with several kinds of steps
 //!
 //! ```

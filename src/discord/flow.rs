@@ -169,7 +169,7 @@ async fn start_from_session(auth: &DiscordAuth, headers: &HeaderMap) -> Result<S
     let record = lookup_record(auth, &uid).await?;
     Ok(Starter {
         uid,
-        pid: record.purchase_id.clone(),
+        pid: record.pending_purchase(),
         record,
         source: ConnectSource::Dashboard,
         link: None,
@@ -194,11 +194,12 @@ async fn lookup_record(auth: &DiscordAuth, uid: &str) -> Result<MentorshipRecord
 fn redirect_to_discord(auth: &DiscordAuth, starter: Starter, now: DateTime<Utc>) -> Response {
     let state = CsrfToken::new_random_len(32).secret().clone();
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    // The kind only counts when the metadata describes this purchase (or names none).
-    let kind = match (&starter.pid, &starter.record.purchase_id) {
-        (Some(pid), Some(recorded)) if pid != recorded => None,
-        _ => starter.record.kind,
-    };
+    // The role to give at the guild join: the kind of the purchase being connected.
+    let kind = starter
+        .pid
+        .as_deref()
+        .and_then(|pid| starter.record.purchase(pid))
+        .and_then(|purchase| purchase.kind);
     let cookie = OAuthCookie {
         state: state.clone(),
         verifier: verifier.secret().clone(),

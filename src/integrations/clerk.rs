@@ -16,7 +16,6 @@
 
 use std::sync::Arc;
 
-use huckleberry_functions::events::MentorshipKind;
 use huckleberry_functions::ports::{
     EmailAddress, Invitation, PortError, PortFuture, User, UserDirectory,
 };
@@ -38,50 +37,9 @@ pub trait UserMetadata: Send + Sync {
     fn public_metadata(&self, user_id: &str) -> PortFuture<'_, Option<Value>>;
 }
 
-/// The purchase onboarding recorded on a Clerk user, read leniently from
-/// `public_metadata.mentorship` (integrations.md §4.2):
-/// `{"mentorship": {"kind": "one_on_one"|"group", "purchase_id", "status", "discord_user_id"}}`.
-/// `mentorship.mentorship` is accepted as a synonym of `kind`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MentorshipRecord {
-    /// Which mentorship was bought; decides the Discord role.
-    pub kind: Option<MentorshipKind>,
-    /// The purchase being onboarded.
-    pub purchase_id: Option<String>,
-    /// `awaiting_discord`, `active`, …
-    pub status: Option<String>,
-    /// Set once the connection was recorded by onboarding.
-    pub discord_user_id: Option<String>,
-}
-
-impl MentorshipRecord {
-    /// Reads the record from a user's public metadata; absent or odd fields become `None`.
-    pub fn from_public_metadata(metadata: &Value) -> Self {
-        let record = &metadata["mentorship"];
-        let text = |key: &str| {
-            record
-                .get(key)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        MentorshipRecord {
-            kind: text("kind")
-                .or_else(|| text("mentorship"))
-                .and_then(|k| MentorshipKind::from_wire(&k)),
-            purchase_id: text("purchase_id"),
-            status: text("status"),
-            discord_user_id: text("discord_user_id"),
-        }
-    }
-
-    /// Whether this purchase's Discord connection is already done: the durable half of the
-    /// link token's single use (see `discord::replay`).
-    pub fn is_connected_for(&self, purchase_id: &str) -> bool {
-        self.purchase_id.as_deref() == Some(purchase_id)
-            && (self.discord_user_id.is_some() || self.status.as_deref() == Some("active"))
-    }
-}
+/// The purchase records onboarding keeps on a Clerk user (`public_metadata.mentorship`,
+/// integrations.md §4.2): one type, shared with the functions that write it.
+pub use huckleberry_functions::metadata::Mentorship as MentorshipRecord;
 
 /// The Clerk Backend API. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -271,6 +229,7 @@ impl ClerkUser {
             e.id.is_some() && e.id.as_deref() == self.primary_email_address_id.as_deref()
         });
         User {
+            mentorship: MentorshipRecord::from_public_metadata(&self.public_metadata),
             id: self.id,
             primary_email: primary.and_then(|e| EmailAddress::parse(&e.email_address).ok()),
             first_name: self.first_name.filter(|n| !n.is_empty()),
@@ -327,25 +286,6 @@ mod tests {
         assert_eq!(
             user.into_user().primary_email.unwrap().as_str(),
             "new@example.com"
-        );
-    }
-
-    #[test]
-    fn mentorship_records_are_read_leniently() {
-        let record = MentorshipRecord::from_public_metadata(&json!({
-            "mentorship": {"kind": "group", "purchase_id": "cs_1", "status": "awaiting_discord"}
-        }));
-        assert_eq!(record.kind, Some(MentorshipKind::Group));
-        assert!(!record.is_connected_for("cs_1"));
-        let connected = MentorshipRecord::from_public_metadata(&json!({
-            "mentorship": {"mentorship": "one_on_one", "purchase_id": "cs_1", "discord_user_id": "8"}
-        }));
-        assert_eq!(connected.kind, Some(MentorshipKind::OneOnOne));
-        assert!(connected.is_connected_for("cs_1"));
-        assert!(!connected.is_connected_for("cs_2"));
-        assert_eq!(
-            MentorshipRecord::from_public_metadata(&json!(null)),
-            MentorshipRecord::default()
         );
     }
 }

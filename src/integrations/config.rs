@@ -240,10 +240,22 @@ fn group<const N: usize>(env: &mut Env<'_>, names: [&'static str; N]) -> Option<
     None
 }
 
+/// A vendor base URL: the setting, or the vendor's own. A bare origin (no path) gets the
+/// default's path, so `CLERK_API_BASE_URL=http://127.0.0.1:9000` means
+/// `http://127.0.0.1:9000/v1` and `DISCORD_API_BASE_URL=https://proxy.example` means
+/// `https://proxy.example/api/v10`; a URL with a path is used as it is.
 fn base_url(env: &mut Env<'_>, name: &'static str, default: &str) -> Url {
+    let default = Url::parse(default).expect("the default base URLs are valid");
     let value = env.optional(name);
-    env.parsed(name, value, parse_http_url)
-        .unwrap_or_else(|| Url::parse(default).expect("the default base URLs are valid"))
+    match env.parsed(name, value, parse_http_url) {
+        Some(mut url) => {
+            if url.path() == "/" {
+                url.set_path(default.path());
+            }
+            url
+        }
+        None => default,
+    }
 }
 
 fn read_clerk(env: &mut Env<'_>) -> Option<ClerkConfig> {
@@ -342,6 +354,23 @@ mod tests {
     use super::*;
     use crate::config::AppConfig;
     use crate::config::test_lookup as lookup;
+
+    #[test]
+    fn a_bare_vendor_origin_gets_the_apis_version_path() {
+        let config = AppConfig::from_lookup(&lookup(&[
+            ("INNGEST_DEV", "1"),
+            ("CLERK_SECRET_KEY", "sk_test_x"),
+            ("CLERK_API_BASE_URL", "http://127.0.0.1:9000"),
+            ("RESEND_API_KEY", "re_x"),
+            ("RESEND_API_BASE_URL", "http://127.0.0.1:9001/resend"),
+        ]))
+        .expect("valid");
+        let integrations = &config.integrations;
+        let clerk = integrations.clerk.as_ref().expect("clerk is live");
+        assert_eq!(clerk.api_base.as_str(), "http://127.0.0.1:9000/v1");
+        let resend = integrations.resend.as_ref().expect("resend is live");
+        assert_eq!(resend.api_base.as_str(), "http://127.0.0.1:9001/resend");
+    }
 
     #[test]
     fn development_without_vendor_settings_runs_every_vendor_dry() {

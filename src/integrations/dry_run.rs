@@ -24,6 +24,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::clerk::UserMetadata;
+use huckleberry_functions::metadata::Mentorship;
 
 /// An in-memory user directory keyed by email.
 #[derive(Debug, Default)]
@@ -35,6 +36,16 @@ pub struct DryRunDirectory {
 struct DryRunUser {
     user: User,
     public_metadata: Value,
+}
+
+impl DryRunUser {
+    /// The user with what onboarding recorded on them so far, as Clerk would return it.
+    fn user_now(&self) -> User {
+        User {
+            mentorship: Mentorship::from_public_metadata(&self.public_metadata),
+            ..self.user.clone()
+        }
+    }
 }
 
 impl DryRunDirectory {
@@ -57,6 +68,7 @@ impl DryRunDirectory {
                 id: dry_run_user_id(email),
                 primary_email: Some(email.clone()),
                 first_name: None,
+                mentorship: Mentorship::default(),
             };
             tracing::info!(dry_run = "clerk", user_id = %user.id, "would have found this user in Clerk; created it in memory");
             DryRunUser {
@@ -67,7 +79,7 @@ impl DryRunDirectory {
         if let Some(metadata) = metadata {
             merge(&mut entry.public_metadata, metadata);
         }
-        entry.user.clone()
+        entry.user_now()
     }
 }
 
@@ -83,7 +95,7 @@ impl UserDirectory for DryRunDirectory {
             .lock()
             .values()
             .find(|u| u.user.id == user_id)
-            .map(|u| u.user.clone());
+            .map(DryRunUser::user_now);
         Box::pin(async move { Ok(found) })
     }
 

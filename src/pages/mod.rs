@@ -8,8 +8,9 @@
 //! here ever echoes a URL from the request, so there is no open redirect.
 
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use huckleberry_functions::ports::EmailAddress;
 use huckleberry_functions::templates::escape_html as escape;
@@ -59,6 +60,8 @@ pub enum Problem {
     VerificationFailed,
     /// Discord or another service failed; trying again may work.
     ServiceUnavailable,
+    /// This client sent too many requests; waiting a moment works.
+    TooManyRequests,
 }
 
 /// The fixed destinations pages link to.
@@ -84,6 +87,9 @@ impl Page {
             Page::Error {
                 problem: Problem::NotSignedIn,
             } => StatusCode::UNAUTHORIZED,
+            Page::Error {
+                problem: Problem::TooManyRequests,
+            } => StatusCode::TOO_MANY_REQUESTS,
             Page::Error { .. } => StatusCode::BAD_REQUEST,
         }
     }
@@ -177,6 +183,9 @@ impl Page {
                     Problem::ServiceUnavailable => {
                         "Discord or one of our services did not answer. Nothing was changed."
                     }
+                    Problem::TooManyRequests => {
+                        "We received many requests from your connection in a short time, so we paused for a moment."
+                    }
                 },
                 "Please try again from your dashboard. If it keeps happening, write to us.",
                 Some(try_again),
@@ -185,6 +194,39 @@ impl Page {
         };
         render(id, title, lead, body, primary.as_ref(), secondary.as_ref())
     }
+}
+
+/// The pages' one inline style sheet: the CSP allows exactly it, by its hash.
+const STYLE: &str = r#"  :root { color-scheme: light; }
+  * { box-sizing: border-box; }
+  body { margin: 0; min-height: 100vh; display: flex; align-items: center; justify-content: center;
+    background: #fbf4ea; color: #3b2a20; font: 18px/1.6 Georgia, "Iowan Old Style", serif; padding: 24px; }
+  main { max-width: 34rem; width: 100%; background: #fffdf9; border-radius: 18px; padding: 32px 28px;
+    box-shadow: 0 8px 30px rgba(91, 56, 32, .12); }
+  .brand { font: 600 14px/1.2 system-ui, sans-serif; letter-spacing: .08em; text-transform: uppercase; color: #9a5b3c; }
+  h1 { font-size: 1.75rem; line-height: 1.25; margin: .4em 0 .5em; }
+  p { margin: 0 0 1em; }
+  .actions { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 1.5em; }
+  a.button { display: inline-block; padding: 12px 22px; border-radius: 999px; text-decoration: none;
+    font: 600 16px/1.2 system-ui, sans-serif; background: #b5532f; color: #fff; }
+  a.button.secondary { background: transparent; color: #8a3f22; border: 2px solid #e3c3ad; }
+"#;
+
+/// The pages' `Content-Security-Policy`: nothing but the one inline style sheet, by hash
+/// (computed here from the style sheet itself, so an edit cannot leave a stale hash behind). No script,
+/// image, font or frame may load; no page may frame this one; forms may only post here.
+pub fn content_security_policy() -> HeaderValue {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    static POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+        let policy = format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; img-src 'none'; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        );
+        HeaderValue::try_from(policy).expect("the policy is ASCII without control characters")
+    });
+    POLICY.clone()
 }
 
 #[derive(Debug, Clone)]
@@ -210,23 +252,8 @@ fn render(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
 <title>{title} · Huckleberry Art Academy</title>
-<style>
-  :root {{ color-scheme: light; }}
-  * {{ box-sizing: border-box; }}
-  body {{ margin: 0; min-height: 100vh; display: flex; align-items: center; justify-content: center;
-    background: #fbf4ea; color: #3b2a20; font: 18px/1.6 Georgia, "Iowan Old Style", serif; padding: 24px; }}
-  main {{ max-width: 34rem; width: 100%; background: #fffdf9; border-radius: 18px; padding: 32px 28px;
-    box-shadow: 0 8px 30px rgba(91, 56, 32, .12); }}
-  .brand {{ font: 600 14px/1.2 system-ui, sans-serif; letter-spacing: .08em; text-transform: uppercase; color: #9a5b3c; }}
-  h1 {{ font-size: 1.75rem; line-height: 1.25; margin: .4em 0 .5em; }}
-  p {{ margin: 0 0 1em; }}
-  .actions {{ display: flex; flex-wrap: wrap; gap: 12px; margin-top: 1.5em; }}
-  a.button {{ display: inline-block; padding: 12px 22px; border-radius: 999px; text-decoration: none;
-    font: 600 16px/1.2 system-ui, sans-serif; background: #b5532f; color: #fff; }}
-  a.button.secondary {{ background: transparent; color: #8a3f22; border: 2px solid #e3c3ad; }}
-</style>
+<style>{style}</style>
 </head>
 <body data-page="{id}">
 <main>
@@ -235,6 +262,7 @@ fn render(
 <p>{lead}</p>
 <p>{body}</p>
 <div class="actions">"#,
+        style = STYLE,
         id = escape(id),
         title = escape(title),
         lead = escape(lead),
@@ -287,6 +315,26 @@ mod tests {
             assert!(html.contains(r#"name="viewport""#), "{page:?}");
             assert!(html.contains(r#"<a class="button""#), "{page:?}");
         }
+    }
+
+    #[test]
+    fn the_policy_allows_exactly_the_style_sheet_the_pages_carry() {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let html = Page::Declined.render(&links());
+        let start = html.find("<style>").unwrap() + "<style>".len();
+        let end = html.find("</style>").unwrap();
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(&html[start..end]));
+        let policy = content_security_policy();
+        let policy = policy.to_str().unwrap();
+        assert!(
+            policy.contains(&format!("style-src 'sha256-{hash}';")),
+            "{policy}"
+        );
+        assert_eq!(html.matches("<style").count(), 1, "one style sheet");
+        assert!(!html.contains("style=\""), "no inline style attributes");
+        assert!(!html.contains("<script"), "no scripts");
     }
 
     #[test]

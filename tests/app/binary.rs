@@ -8,9 +8,9 @@ use std::time::Duration;
 use crate::process::{BIN, Binary};
 
 /// A started binary and the address it listens on (read from its JSON log).
-struct Running {
+pub(crate) struct Running {
     process: Binary,
-    address: String,
+    pub(crate) address: String,
     /// Log lines up to and including "listening".
     startup: Vec<String>,
 }
@@ -128,7 +128,7 @@ const DEV_STRIPE_SECRET: &str = "whsec_local_development_only";
 /// The binary in development mode with no vendor credentials, Stripe configured with the
 /// development secret, and `inngest` as its Inngest. Call from a multi-thread runtime:
 /// `start` blocks until the binary logs its address while the fake executor keeps serving.
-fn start_dry_run_with_stripe(inngest: &inngest_sdk::testing::FakeExecutor) -> Running {
+pub(crate) fn start_dry_run_with_stripe(inngest: &inngest_sdk::testing::FakeExecutor) -> Running {
     let base = inngest.url().to_string();
     let vars = [
         ("INNGEST_DEV", "1"),
@@ -139,8 +139,8 @@ fn start_dry_run_with_stripe(inngest: &inngest_sdk::testing::FakeExecutor) -> Ru
     tokio::task::block_in_place(|| start(&vars))
 }
 
-/// `huckleberry simulate stripe` against `app`, as a newcomer runs it.
-async fn simulate_stripe(app: &Running) -> std::process::Output {
+/// `huckleberry simulate stripe <args>` against `app`, as a newcomer runs it.
+pub(crate) async fn simulate_stripe(app: &Running, args: &[&str]) -> std::process::Output {
     tokio::process::Command::new(BIN)
         .args([
             "simulate",
@@ -148,6 +148,7 @@ async fn simulate_stripe(app: &Running) -> std::process::Output {
             "--url",
             &format!("http://{}", app.address),
         ])
+        .args(args)
         .env_clear()
         .env("STRIPE_WEBHOOK_SECRETS", DEV_STRIPE_SECRET)
         .current_dir(std::env::temp_dir())
@@ -160,7 +161,7 @@ async fn simulate_stripe(app: &Running) -> std::process::Output {
 async fn simulate_stripe_sends_a_purchase_the_running_binary_accepts() {
     let inngest = inngest_sdk::testing::FakeExecutor::start().await;
     let app = start_dry_run_with_stripe(&inngest);
-    let output = simulate_stripe(&app).await;
+    let output = simulate_stripe(&app, &[]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -184,7 +185,7 @@ async fn in_dry_run_mode_a_simulated_purchase_is_onboarded_through_the_logged_li
         .serve_url(&format!("http://{}/api/inngest", app.address))
         .await
         .expect("the fake executor syncs the binary");
-    let simulated = simulate_stripe(&app).await;
+    let simulated = simulate_stripe(&app, &[]).await;
     assert!(simulated.status.success());
     inngest.run_until_idle().await;
     let runs = inngest.runs_of("huckleberry-onboarding-flow");

@@ -1,6 +1,10 @@
 //! The result pages in headless Chromium (Debian `chromium`; `.ci/run` installs it): each
 //! page shows its message and next action, and the connect flow's redirects are followed by
 //! the browser itself, end to end, against the stand-ins.
+//!
+//! They need an external program, so they are `#[ignore]`d and the README's test command
+//! passes without Chromium; `cargo test --workspace --all-features -- --ignored` runs them
+//! (and `.ci/run` does), failing with a clear message when Chromium is missing.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,11 +24,20 @@ fn chromium() -> PathBuf {
                     .find(|path| path.is_file())
             })
         })
-        .expect("headless Chromium is installed (`apt-get install chromium`; .ci/run does it)")
+        .expect(
+            "these tests need headless Chromium, and none was found on PATH (chromium, \
+             chromium-browser or google-chrome): install it (`apt-get install chromium`), or run \
+             the tests without `--ignored`",
+        )
 }
 
 /// Runs Chromium on `url` with `extra` flags, off the async runtime so the app keeps serving.
 async fn run_chromium(url: String, extra: Vec<String>) -> String {
+    run_chromium_logged(url, extra).await.0
+}
+
+/// As [`run_chromium`]; also what Chromium logged on stderr (console messages among it).
+async fn run_chromium_logged(url: String, extra: Vec<String>) -> (String, String) {
     tokio::task::spawn_blocking(move || {
         let profile = std::env::temp_dir().join(format!(
             "hb-chromium-{}-{}",
@@ -54,7 +67,10 @@ async fn run_chromium(url: String, extra: Vec<String>) -> String {
             "chromium failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     })
     .await
     .expect("chromium task")
@@ -80,6 +96,7 @@ fn assert_mobile_page(dom: &str, page: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
 async fn the_emailed_link_connects_end_to_end_in_a_browser() {
     let flow = flow().await;
     let url = format!(
@@ -106,6 +123,7 @@ async fn the_emailed_link_connects_end_to_end_in_a_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
 async fn declining_on_discord_shows_the_declined_page_in_a_browser() {
     let flow = flow().await;
     flow.stand_in.deny_consent();
@@ -126,6 +144,7 @@ async fn declining_on_discord_shows_the_declined_page_in_a_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
 async fn an_expired_link_shows_the_expired_page_in_a_browser() {
     let flow = flow().await;
     let url = format!(
@@ -144,6 +163,7 @@ async fn an_expired_link_shows_the_expired_page_in_a_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
 async fn a_broken_link_shows_the_error_page_in_a_browser() {
     let flow = flow().await;
     let url = format!("{}/api/auth/discord?t=not-a-token", flow.app.address);
@@ -156,6 +176,7 @@ async fn a_broken_link_shows_the_error_page_in_a_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
 async fn the_connected_page_renders_on_a_phone_sized_screen() {
     let flow = flow().await;
     let url = format!(
@@ -181,4 +202,120 @@ async fn the_connected_page_renders_on_a_phone_sized_screen() {
     // PNG IHDR: width and height, big-endian, at bytes 16..24.
     let width = u32::from_be_bytes(png[16..20].try_into().expect("4 bytes"));
     assert_eq!(width, 390);
+}
+
+/// The page's DOM, asserting that its console reported no Content Security Policy
+/// violation (Chromium logs console messages on stderr as `INFO:CONSOLE…`).
+async fn dump_dom_without_csp_violation(url: String, what: &str) -> String {
+    let (dom, log) = run_chromium_logged(
+        url,
+        vec![
+            "--dump-dom".into(),
+            "--enable-logging=stderr".into(),
+            "--v=0".into(),
+        ],
+    )
+    .await;
+    let violations: Vec<&str> = csp_violations(&log).collect();
+    assert!(violations.is_empty(), "{what}: {violations:#?}");
+    dom
+}
+
+fn csp_violations(log: &str) -> impl Iterator<Item = &str> {
+    log.lines()
+        .filter(|line| line.contains("CONSOLE") && line.contains("Content Security Policy"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
+async fn every_page_renders_in_a_browser_without_a_csp_violation() {
+    let flow = flow().await;
+    let address = flow.app.address.clone();
+    let connected = format!(
+        "{address}/api/auth/discord?t={}",
+        link_token(Duration::days(14), "csp-connected")
+    );
+    let dom = dump_dom_without_csp_violation(connected, "connected").await;
+    assert_mobile_page(&dom, "connected");
+
+    for (url, page) in [
+        (
+            format!(
+                "{address}/api/auth/discord?t={}",
+                link_token(Duration::minutes(-5), "csp-expired")
+            ),
+            "expired",
+        ),
+        (format!("{address}/api/auth/discord?t=not-a-token"), "error"),
+        (format!("{address}/api/auth/discord"), "error"),
+    ] {
+        let dom = dump_dom_without_csp_violation(url, page).await;
+        assert_mobile_page(&dom, page);
+    }
+
+    flow.stand_in.deny_consent();
+    let declined = format!(
+        "{address}/api/auth/discord?t={}",
+        link_token(Duration::days(14), "csp-declined")
+    );
+    let dom = dump_dom_without_csp_violation(declined, "declined").await;
+    assert_mobile_page(&dom, "declined");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
+async fn the_rate_limit_page_renders_in_a_browser_without_a_csp_violation() {
+    let app = crate::support::spawn_app(&[
+        ("DISCORD_RATE_LIMIT_PER_MINUTE", "1"),
+        ("DISCORD_RATE_LIMIT_BURST", "1"),
+    ])
+    .await;
+    let url = format!("{}/api/auth/discord?t=not-a-token", app.address);
+    let first = app.http.get(&url).send().await.expect("answered");
+    assert_ne!(first.status(), 429);
+
+    let dom = dump_dom_without_csp_violation(url, "429").await;
+
+    assert_mobile_page(&dom, "error");
+    assert!(dom.contains("paused for a moment"), "{dom}");
+}
+
+/// The check above can fail: a page whose style sheet the policy does not allow is
+/// reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); run with: cargo test --workspace --all-features -- --ignored"]
+async fn the_console_check_sees_a_csp_violation() {
+    use axum::http::header::CONTENT_SECURITY_POLICY;
+    let page = || async {
+        (
+            [(
+                CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'sha256-AAAA'",
+            )],
+            axum::response::Html("<!doctype html><style>body { color: red }</style><p>styled"),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::Router::new().route("/", axum::routing::get(page)),
+        )
+        .await
+    });
+
+    let (_, log) = run_chromium_logged(
+        url,
+        vec![
+            "--dump-dom".into(),
+            "--enable-logging=stderr".into(),
+            "--v=0".into(),
+        ],
+    )
+    .await;
+
+    assert_eq!(csp_violations(&log).count(), 1, "{log}");
 }

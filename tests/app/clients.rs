@@ -20,7 +20,7 @@ use crate::stand_in::{CLERK_USER, DISCORD_USER, GUILD, ROLE_GROUP, StandIn, cler
 
 fn clerk(stand_in: &StandIn) -> ClerkClient {
     ClerkClient::new(
-        vendor_http_client(),
+        vendor_http_client().expect("the vendor client builds"),
         Url::parse(&format!("{}/clerk/v1", stand_in.url)).expect("url"),
         SecretString::from("sk_test_standin"),
     )
@@ -28,7 +28,7 @@ fn clerk(stand_in: &StandIn) -> ClerkClient {
 
 fn resend(stand_in: &StandIn) -> ResendMailer {
     ResendMailer::new(
-        vendor_http_client(),
+        vendor_http_client().expect("the vendor client builds"),
         Url::parse(&format!("{}/resend", stand_in.url)).expect("url"),
         &SecretString::from("re_standin"),
         "Huckleberry <hello@academy.test>".into(),
@@ -48,7 +48,10 @@ fn discord(stand_in: &StandIn) -> DiscordClient {
             .expect("url"),
         redirect_url: Url::parse("http://127.0.0.1/api/auth/discord/callback").expect("url"),
     };
-    DiscordClient::new(vendor_http_client(), &config)
+    DiscordClient::new(
+        vendor_http_client().expect("the vendor client builds"),
+        &config,
+    )
 }
 
 fn email() -> EmailAddress {

@@ -2,16 +2,21 @@
 
 mod binary;
 mod browser;
+mod cli;
 mod clients;
+mod connections;
 mod discord_flow;
 mod dry_run;
+mod e2e;
 mod forgery;
 mod health;
 mod hostile;
 mod journey;
 mod load;
 mod process;
+mod rate_limits;
 mod secrets;
+mod security_headers;
 mod stand_in;
 mod support;
 mod webhooks;

@@ -24,8 +24,36 @@ pub(crate) struct Binary {
 impl Binary {
     /// Starts the binary with exactly `env` (plus `LOG_FORMAT=json`).
     pub(crate) fn start<K: AsRef<str>, V: AsRef<str>>(env: &[(K, V)]) -> Binary {
-        let mut command = Command::new(BIN);
+        Binary::start_wrapped(&[], &[], env)
+    }
+
+    /// Starts `huckleberry <args>` with exactly `env` (plus `LOG_FORMAT=json`).
+    pub(crate) fn start_with_args<K: AsRef<str>, V: AsRef<str>>(
+        args: &[&str],
+        env: &[(K, V)],
+    ) -> Binary {
+        Binary::start_wrapped(&[], args, env)
+    }
+
+    /// As [`Binary::start_with_args`], run through `wrapper`, a command that execs its last
+    /// arguments (`["prlimit", "--nofile=256:256"]`), so the process id is still the binary's.
+    /// The wrapper is looked up on the test's `PATH`: the binary's environment is cleared.
+    pub(crate) fn start_wrapped<K: AsRef<str>, V: AsRef<str>>(
+        wrapper: &[&str],
+        args: &[&str],
+        env: &[(K, V)],
+    ) -> Binary {
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(on_path(program));
+                command.args(wrapper_args).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
+        command.args(args);
         command
+            .args(args)
             .env_clear()
             .env("LOG_FORMAT", "json")
             .current_dir(std::env::temp_dir())
@@ -87,9 +115,32 @@ impl Binary {
             .expect("the binary logs a line")
     }
 
+    /// The next log line for which `pick` returns `Some`, waiting up to `limit` in all;
+    /// `None` when the time runs out or the binary exits first.
+    pub(crate) fn find_log<T>(
+        &self,
+        limit: Duration,
+        mut pick: impl FnMut(&serde_json::Value) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.logs.recv_timeout(left).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if let Some(found) = pick(&json) {
+                return Some(found);
+            }
+        }
+    }
+
     /// The process id.
     pub(crate) fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
     }
 
     /// Sends SIGTERM, as an orchestrator stops the app.
@@ -127,6 +178,17 @@ impl Binary {
             .expect("stderr reader");
         (stdout, stderr)
     }
+}
+
+/// `program`'s full path on the test's `PATH`.
+fn on_path(program: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|path| path.is_file())
+        })
+        .unwrap_or_else(|| panic!("{program} is on the PATH"))
 }
 
 impl Drop for Binary {

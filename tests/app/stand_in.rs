@@ -29,6 +29,8 @@ pub(crate) struct Recorded {
     pub(crate) query: String,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// When it arrived.
+    pub(crate) at: std::time::Instant,
 }
 
 impl Recorded {
@@ -59,7 +61,19 @@ struct Rule {
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
     rules: Mutex<Vec<Rule>>,
+    /// One-shot answers, used (and removed) before any rule: a vendor failing N times.
+    once: Mutex<Vec<Rule>>,
     deny_consent: Mutex<bool>,
+    /// When set, Clerk's users, metadata and invitations are served from this store (as
+    /// Clerk would), not from canned rules: what one step writes, the next one reads.
+    clerk: Mutex<Option<ClerkStore>>,
+}
+
+/// Clerk's users by id, for the stateful Clerk stand-in.
+#[derive(Debug, Default)]
+struct ClerkStore {
+    users: Vec<Value>,
+    invitations: Vec<Value>,
 }
 
 /// The running stand-in.
@@ -205,6 +219,76 @@ impl StandIn {
         });
     }
 
+    /// Answers the next `times` requests to `method` on a path starting with `prefix` with
+    /// `status` and `headers` (an empty JSON body), before any rule or store.
+    pub(crate) fn fail_next(
+        &self,
+        method: Method,
+        prefix: &str,
+        times: usize,
+        status: u16,
+        headers: &[(&str, &str)],
+    ) {
+        let mut once = self.shared.once.lock().expect("lock");
+        for _ in 0..times {
+            once.push(Rule {
+                method: method.clone(),
+                path: format!("{prefix}*"),
+                status: StatusCode::from_u16(status).expect("status"),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                body: "{}".to_owned(),
+            });
+        }
+    }
+
+    /// Drops the one-shot answers not yet used.
+    pub(crate) fn clear_failures(&self) {
+        self.shared.once.lock().expect("lock").clear();
+    }
+
+    /// Serves Clerk's users from a store from now on: `GET /users/{id}`, `GET /users?
+    /// email_address=`, `PATCH /users/{id}/metadata` (deep merge) and `POST /invitations`.
+    pub(crate) fn use_clerk_store(&self) {
+        *self.shared.clerk.lock().expect("lock") = Some(ClerkStore::default());
+    }
+
+    /// Adds a user to the Clerk store (as a sign-up does).
+    pub(crate) fn add_clerk_user(&self, id: &str, email: &str, first_name: &str) {
+        let mut user = clerk_user(json!({}));
+        user["id"] = json!(id);
+        user["first_name"] = json!(first_name);
+        user["email_addresses"] =
+            json!([{"id": "idn_1", "object": "email_address", "email_address": email}]);
+        let mut clerk = self.shared.clerk.lock().expect("lock");
+        let store = clerk.as_mut().expect("use_clerk_store first");
+        store.users.retain(|u| u["id"] != id);
+        store.users.push(user);
+    }
+
+    /// A stored user's public metadata.
+    pub(crate) fn clerk_metadata(&self, id: &str) -> Value {
+        let clerk = self.shared.clerk.lock().expect("lock");
+        let store = clerk.as_ref().expect("use_clerk_store first");
+        store
+            .users
+            .iter()
+            .find(|u| u["id"] == id)
+            .map(|u| u["public_metadata"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// The invitations Clerk was asked to send (their request bodies).
+    pub(crate) fn clerk_invitations(&self) -> Vec<Value> {
+        let clerk = self.shared.clerk.lock().expect("lock");
+        clerk
+            .as_ref()
+            .map(|store| store.invitations.clone())
+            .unwrap_or_default()
+    }
+
     /// Makes the Discord consent stand-in answer as if the buyer pressed "Cancel".
     pub(crate) fn deny_consent(&self) {
         *self.shared.deny_consent.lock().expect("lock") = true;
@@ -269,10 +353,23 @@ async fn handle(
         path: path.clone(),
         query: query.clone(),
         headers,
-        body,
+        body: body.clone(),
+        at: std::time::Instant::now(),
     });
     if method == Method::GET && path == "/discord/oauth2/authorize" {
         return consent(&shared, &query);
+    }
+    let once = {
+        let mut once = shared.once.lock().expect("lock");
+        once.iter()
+            .position(|r| r.method == method && path.starts_with(r.path.trim_end_matches('*')))
+            .map(|i| once.remove(i))
+    };
+    if let Some(rule) = once {
+        return answer(rule);
+    }
+    if let Some(response) = clerk_store(&shared, &method, &path, &query, &body) {
+        return response;
     }
     let rule = shared
         .rules
@@ -290,17 +387,115 @@ async fn handle(
         .max_by_key(|r| r.path.len())
         .cloned();
     match rule {
-        Some(rule) => {
-            let mut response = (rule.status, rule.body).into_response();
-            for (name, value) in rule.headers {
-                response.headers_mut().insert(
-                    axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
-                    value.parse().expect("value"),
-                );
-            }
-            response
-        }
+        Some(rule) => answer(rule),
         None => (StatusCode::NOT_FOUND, "no stand-in rule").into_response(),
+    }
+}
+
+fn answer(rule: Rule) -> Response {
+    let mut response = (rule.status, rule.body).into_response();
+    for (name, value) in rule.headers {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+            value.parse().expect("value"),
+        );
+    }
+    response
+}
+
+/// The stateful Clerk: `None` when the store is off or the request is not for it.
+fn clerk_store(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: &Bytes,
+) -> Option<Response> {
+    let mut clerk = shared.clerk.lock().expect("lock");
+    let store = clerk.as_mut()?;
+    let rest = path.strip_prefix("/clerk/v1/")?;
+    let json_response = |status: StatusCode, body: Value| {
+        (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["users"]) => {
+            let email = url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "email_address")
+                .map(|(_, v)| v.to_lowercase())
+                .unwrap_or_default();
+            let found: Vec<Value> = store
+                .users
+                .iter()
+                .filter(|u| {
+                    u["email_addresses"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|e| {
+                            e["email_address"].as_str().map(str::to_lowercase)
+                                == Some(email.clone())
+                        })
+                })
+                .cloned()
+                .collect();
+            Some(json_response(StatusCode::OK, Value::Array(found)))
+        }
+        ("GET", ["users", id]) => Some(match store.users.iter().find(|u| u["id"] == *id) {
+            Some(user) => json_response(StatusCode::OK, user.clone()),
+            None => json_response(
+                StatusCode::NOT_FOUND,
+                json!({"errors": [{"code": "resource_not_found"}]}),
+            ),
+        }),
+        ("PATCH", ["users", id, "metadata"]) => {
+            let patch: Value = serde_json::from_slice(body).unwrap_or_default();
+            Some(match store.users.iter_mut().find(|u| u["id"] == *id) {
+                Some(user) => {
+                    deep_merge(
+                        &mut user["public_metadata"],
+                        patch["public_metadata"].clone(),
+                    );
+                    json_response(StatusCode::OK, user.clone())
+                }
+                None => json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({"errors": [{"code": "resource_not_found"}]}),
+                ),
+            })
+        }
+        ("POST", ["invitations"]) => {
+            let invitation: Value = serde_json::from_slice(body).unwrap_or_default();
+            store.invitations.push(invitation);
+            let id = format!("inv_{}", store.invitations.len());
+            Some(json_response(
+                StatusCode::OK,
+                json!({"id": id, "object": "invitation", "status": "pending"}),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Clerk's metadata merge: objects merge key by key, `null` removes a key, anything else
+/// replaces.
+fn deep_merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(&key);
+                } else {
+                    deep_merge(target.entry(key).or_insert(Value::Null), value);
+                }
+            }
+        }
+        (target, patch) => *target = patch,
     }
 }
 

@@ -60,11 +60,13 @@ async fn a_buyer_with_an_account_is_onboarded_when_they_connect_discord() {
         env.users.metadata(ADA_ID),
         json!({"mentorship": {
             "status": "awaiting_discord",
-            "kind": "one_on_one",
-            "purchase_id": "cs_1",
-            "provider": "stripe",
-            "product": "price_1on1",
-            "purchased_at": "2026-01-02T03:04:05Z"
+            "purchases": {"cs_1": {
+                "status": "awaiting_discord",
+                "kind": "one_on_one",
+                "provider": "stripe",
+                "product": "price_1on1",
+                "purchased_at": "2026-01-02T03:04:05Z"
+            }}
         }})
     );
 
@@ -109,7 +111,11 @@ async fn a_buyer_with_an_account_is_onboarded_when_they_connect_discord() {
         mentorship["connected_at"],
         (started + TimeDelta::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
-    assert_eq!(mentorship["purchase_id"], "cs_1", "merged, not replaced");
+    assert_eq!(
+        mentorship["purchases"]["cs_1"]["kind"], "one_on_one",
+        "merged, not replaced"
+    );
+    assert_eq!(mentorship["purchases"]["cs_1"]["status"], "active");
     assert_eq!(
         env.guild.grants(),
         [(DISCORD_ID.to_owned(), ROLE_ONE_ON_ONE.to_owned())]
@@ -568,4 +574,56 @@ async fn a_purchase_with_an_invalid_email_fails_and_alerts_staff() {
     let alerts = env.emails("staff_alert");
     assert_eq!(alerts.len(), 1);
     assert!(alerts[0].email.text.contains("cs_13"));
+}
+
+#[tokio::test]
+async fn a_returning_buyer_gets_the_second_mentorship_without_a_new_link() {
+    let env = spawn().await;
+    env.users.add_user(ADA_ID, ADA, Some("Ada"));
+    let first = env
+        .inngest
+        .send(purchase_event(purchase("cs_1", ADA), "evt_1"))
+        .await;
+    env.inngest.run_until_idle().await;
+    env.inngest
+        .send(connected(ADA_ID, DISCORD_ID, Some("cs_1")))
+        .await;
+    env.inngest.run_until_idle().await;
+    assert_eq!(env.run(&first[0]).status, RunStatus::Completed);
+
+    // The same buyer buys the group mentorship.
+    let mut group = purchase("cs_2", ADA);
+    group.mentorship = MentorshipKind::Group;
+    let second = env.inngest.send(purchase_event(group, "evt_2")).await;
+    env.inngest.run_until_idle().await;
+
+    let run = env.run(&second[0]);
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(summary(run.output.clone()).status, OnboardingStatus::Active);
+    assert_eq!(
+        run.step_ids(),
+        [
+            "find-buyer-in-clerk",
+            "record-purchase",
+            "grant-role-to-connected-account",
+            "grant-dashboard-access",
+            "send-welcome-email",
+            "send-onboarding-completed",
+        ]
+    );
+    assert_eq!(env.emails("connect_link").len(), 1, "no second link");
+    assert_eq!(env.emails("welcome").len(), 2);
+    assert_eq!(
+        env.guild.grants(),
+        [
+            (DISCORD_ID.to_owned(), ROLE_ONE_ON_ONE.to_owned()),
+            (DISCORD_ID.to_owned(), ROLE_GROUP.to_owned())
+        ]
+    );
+    let mentorship = &env.users.metadata(ADA_ID)["mentorship"];
+    assert_eq!(mentorship["status"], "active");
+    assert_eq!(mentorship["purchases"]["cs_1"]["kind"], "one_on_one");
+    assert_eq!(mentorship["purchases"]["cs_1"]["status"], "active");
+    assert_eq!(mentorship["purchases"]["cs_2"]["kind"], "group");
+    assert_eq!(mentorship["purchases"]["cs_2"]["status"], "active");
 }

@@ -10,6 +10,7 @@ use huckleberry_functions::events::{
     ConnectSource, Currency, DiscordConnected, EventId, MentorshipKind, Provider,
     PurchaseMentorship,
 };
+use huckleberry_functions::metadata::Mentorship;
 use huckleberry_functions::ports::{
     ConnectLinks, DiscordGuild, EmailAddress, Invitation, Mailer, OutgoingEmail, PortError,
     PortFuture, User, UserDirectory,
@@ -50,12 +51,24 @@ struct DirectoryState {
     invitations: Vec<(String, Value)>,
 }
 
+impl DirectoryState {
+    /// The user with the metadata merged so far, as Clerk returns a user.
+    fn as_clerk_returns_it(&self, user: &User) -> User {
+        let metadata = self.metadata.get(&user.id).cloned().unwrap_or_default();
+        User {
+            mentorship: Mentorship::from_public_metadata(&metadata),
+            ..user.clone()
+        }
+    }
+}
+
 impl FakeDirectory {
     pub(crate) fn add_user(&self, id: &str, email: &str, first_name: Option<&str>) {
         lock(&self.state).users.push(User {
             id: id.to_owned(),
             primary_email: Some(EmailAddress::parse(email).expect("a valid test address")),
             first_name: first_name.map(str::to_owned),
+            mentorship: Mentorship::default(),
         });
     }
 
@@ -81,20 +94,22 @@ impl FakeDirectory {
 
 impl UserDirectory for FakeDirectory {
     fn user(&self, user_id: &str) -> PortFuture<'_, Option<User>> {
-        let found = lock(&self.state)
+        let state = lock(&self.state);
+        let found = state
             .users
             .iter()
             .find(|u| u.id == user_id)
-            .cloned();
+            .map(|u| state.as_clerk_returns_it(u));
         Box::pin(async move { Ok(found) })
     }
 
     fn find_by_email(&self, email: &EmailAddress) -> PortFuture<'_, Option<User>> {
-        let found = lock(&self.state)
+        let state = lock(&self.state);
+        let found = state
             .users
             .iter()
             .find(|u| u.primary_email.as_ref() == Some(email))
-            .cloned();
+            .map(|u| state.as_clerk_returns_it(u));
         Box::pin(async move { Ok(found) })
     }
 

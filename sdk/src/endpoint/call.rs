@@ -154,14 +154,15 @@ impl Endpoint {
             max_attempts,
             function_id: entry.composite_id.clone(),
         };
-        let input = RawInput { event, events, run };
         let state = RunState::new(steps, mode, ctx.attempt, max_attempts);
         let step = Step::new(
             Arc::clone(&self.inner.app_id),
             self.inner.client.clone(),
-            self.now(),
+            Arc::clone(&self.inner.clock),
+            run.clone(),
             state,
         );
+        let input = RawInput { event, events, run };
         let future = entry.handler.start(input, step.clone());
         Ok(Started {
             run_id: ctx.run_id,

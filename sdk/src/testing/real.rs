@@ -301,7 +301,10 @@ impl InngestServer {
         };
         command.args(&options.extra_args);
         // Each server keeps its own state: never a database another test server uses.
+        // The dev server reads an `inngest.json` it finds above its working directory (an
+        // app's own config, with its `sdk-url`): start it where there is none.
         command
+            .current_dir(std::env::temp_dir())
             .env_remove("INNGEST_POSTGRES_URI")
             .env_remove("INNGEST_DEV")
             .stdin(Stdio::null())
@@ -645,11 +648,13 @@ impl InngestServer {
     ) -> Result<Run, ServerError> {
         self.wait_for(&format!("run {run_id} to end"), limit, || async {
             let run = self.run(run_id).await.ok()??;
-            matches!(
-                run.status,
-                RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
-            )
-            .then_some(run)
+            // The server may list a run as finished a moment before its output.
+            let ended = match run.status {
+                RunStatus::Completed | RunStatus::Failed => run.output.is_some(),
+                RunStatus::Cancelled => true,
+                _ => false,
+            };
+            ended.then_some(run)
         })
         .await
     }
