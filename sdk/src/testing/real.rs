@@ -509,11 +509,7 @@ impl InngestServer {
 
     /// Every run since the server started, newest first.
     pub async fn runs(&self) -> Result<Vec<Run>, ServerError> {
-        let from = self
-            .started_at
-            .checked_sub_signed(chrono::Duration::minutes(1))
-            .unwrap_or(self.started_at)
-            .to_rfc3339_opts(SecondsFormat::Secs, true);
+        let from = self.since();
         let data = self
             .gql(
                 "query($from: Time!) { runs(filter: {from: $from}, orderBy: [{field: QUEUED_AT, direction: DESC}], first: 200) { edges { node { id status output triggerIDs function { slug } } } } }",
@@ -542,11 +538,7 @@ impl InngestServer {
 
     /// Events with this name the server received since it started, newest first.
     pub async fn events_named(&self, name: &str) -> Result<Vec<ReceivedEvent>, ServerError> {
-        let from = self
-            .started_at
-            .checked_sub_signed(chrono::Duration::minutes(1))
-            .unwrap_or(self.started_at)
-            .to_rfc3339_opts(SecondsFormat::Secs, true);
+        let from = self.since();
         let data = self
             .gql(
                 "query($names: [String!], $from: Time!) { eventsV2(first: 200, filter: {eventNames: $names, from: $from, includeInternalEvents: true}) { edges { node { id name raw } } } }",
@@ -679,6 +671,15 @@ impl InngestServer {
             .status();
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// The start of this server's history, for the queries' `from` (a minute early: the
+    /// server's and this machine's clocks may differ slightly).
+    fn since(&self) -> String {
+        self.started_at
+            .checked_sub_signed(chrono::Duration::minutes(1))
+            .unwrap_or(self.started_at)
+            .to_rfc3339_opts(SecondsFormat::Secs, true)
     }
 
     fn endpoint(&self, path: &str) -> Url {
