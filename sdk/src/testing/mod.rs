@@ -101,8 +101,9 @@
 //!
 //! Not modelled: concurrency, throttling, rate limits, debounce, batching (every run has
 //! one event), priority, singleton, run timeouts, `waitForSignal`, the AI and HTTP
-//! gateways, streaming (`201`), the synchronous (durable endpoint) checkpoint API, and retry backoff. Syncs must be in band
-//! or through `POST /fn/register` during the sync `PUT`.
+//! gateways, streaming (`201`), the synchronous (durable endpoint) checkpoint API, and
+//! retry backoff. Syncs must be in band or through `POST /fn/register` during the sync
+//! `PUT`.
 //!
 //! [`Endpoint::handle`]: crate::Endpoint::handle
 
