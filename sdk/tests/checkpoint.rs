@@ -388,3 +388,46 @@ async fn a_function_may_checkpoint_when_the_client_does_not() {
     assert_eq!(run.calls.len(), 1);
     assert_eq!(inngest.checkpoints().len(), 2);
 }
+
+#[tokio::test]
+async fn a_refused_checkpoint_is_not_retried_and_falls_back_at_once() {
+    let runs = counters(2);
+    let inngest = serve(vec![steps(on("steps"), Arc::clone(&runs))]).await;
+    // What the server answers a checkpoint for a queue item that is no longer leased.
+    inngest.fail_checkpoints_with(1, 409);
+
+    let ids = inngest.send(Event::new("demo/go", json!({"n": 2}))).await;
+    inngest.run_until_idle().await;
+
+    let run = inngest.run(&ids[0]);
+    assert_eq!(run.output, Some(json!(1)));
+    assert_eq!(counts(&runs), [1, 1]);
+    let statuses: Vec<u16> = inngest.checkpoints().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [409, 200], "a 4xx is final: no retry");
+    assert_eq!(run.calls[0].ops, ["StepRun"]);
+    assert_eq!(run.calls[1].status, 200);
+}
+
+#[tokio::test]
+async fn the_interval_reports_buffered_steps_before_the_buffer_is_full() {
+    let runs = counters(3);
+    let opts = on("steps").checkpointing(
+        Checkpointing::new()
+            .buffered_steps(100)
+            .max_interval(Duration::from_nanos(1)),
+    );
+    let inngest = serve(vec![steps(opts, Arc::clone(&runs))]).await;
+    let ids = inngest.send(Event::new("demo/go", json!({"n": 3}))).await;
+    inngest.run_until_idle().await;
+
+    let run = inngest.run(&ids[0]);
+    assert_eq!(run.output, Some(json!(3)));
+    // The interval has passed by the time each step finishes: one report per step.
+    let reported: Vec<Vec<String>> = inngest
+        .checkpoints()
+        .iter()
+        .map(|c| step_names(&c.body))
+        .collect();
+    assert_eq!(reported, [["step-0"], ["step-1"], ["step-2"]]);
+    assert_eq!(run.calls.len(), 1);
+}

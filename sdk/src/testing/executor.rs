@@ -505,7 +505,15 @@ impl FakeExecutor {
     /// down would (protocol §7.14). The SDK retries a failed checkpoint, then answers the
     /// call with the steps it could not report.
     pub fn fail_checkpoints(&self, count: usize) {
-        self.shared.lock().fail_checkpoints = count;
+        self.fail_checkpoints_with(count, 500);
+    }
+
+    /// Answers the next `count` checkpoint requests with `status` (a `4xx` is not retried
+    /// by the SDK; `409` is what the server answers a stale queue item).
+    pub fn fail_checkpoints_with(&self, count: usize, status: u16) {
+        let mut state = self.shared.lock();
+        state.fail_checkpoints = count;
+        state.fail_checkpoints_status = status;
     }
 
     /// Every checkpoint request received (`POST /v1/checkpoint/{runID}/async`), in order,

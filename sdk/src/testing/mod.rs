@@ -94,7 +94,8 @@
 //!   the `StepRun` ops of a run while its call is in flight (the steps show
 //!   [`StepRecord::checkpointed`]), refuses other opcodes (`400`), a wrong `fn_id` (`400`),
 //!   an unknown run (`404`) and a queue item that is not the call in flight (`409`), and
-//!   can be told to fail ([`FakeExecutor::fail_checkpoints`]); every request is kept
+//!   can be told to fail ([`FakeExecutor::fail_checkpoints`],
+//!   [`FakeExecutor::fail_checkpoints_with`]); every request is kept
 //!   ([`FakeExecutor::checkpoints`]).
 //! - A per-run call limit ([`FakeExecutorBuilder::max_calls_per_run`]) so a looping
 //!   function fails instead of hanging the test.

@@ -188,8 +188,9 @@ pub(crate) struct State {
     pub(crate) api_requests: Vec<String>,
     /// Checkpoint requests received, in order.
     pub(crate) checkpoints: Vec<CheckpointRecord>,
-    /// How many of the next checkpoint requests to fail with `500`.
+    /// How many of the next checkpoint requests to fail, and with which status.
     pub(crate) fail_checkpoints: usize,
+    pub(crate) fail_checkpoints_status: u16,
 }
 
 impl State {
@@ -210,6 +211,7 @@ impl State {
             api_requests: Vec::new(),
             checkpoints: Vec::new(),
             fail_checkpoints: 0,
+            fail_checkpoints_status: 500,
         }
     }
 
@@ -994,7 +996,10 @@ impl State {
     ) -> Result<(), (u16, String)> {
         if self.fail_checkpoints > 0 {
             self.fail_checkpoints -= 1;
-            return Err((500, "checkpoint failure injected by the test".into()));
+            return Err((
+                self.fail_checkpoints_status,
+                "checkpoint failure injected by the test".into(),
+            ));
         }
         let Some(run) = self.run_index(run_id) else {
             return Err((404, "run not found".into()));
