@@ -51,7 +51,6 @@ impl Binary {
             }
             None => Command::new(BIN),
         };
-        command.args(args);
         command
             .args(args)
             .env_clear()
