@@ -520,15 +520,19 @@ async fn a_retry_after_is_honoured_on_the_fake_clock() {
     inngest.run_until_idle().await;
     let waiting = inngest.run(&ids[0]);
     inngest.advance(Duration::from_secs(60)).await;
+    let too_early = inngest.run(&ids[0]);
+    inngest.advance(Duration::from_secs(1)).await;
     let run = inngest.run(&ids[0]);
 
+    // 60 s asked, plus the second of margin the SDK adds so no retry comes early.
     assert_eq!(waiting.calls.len(), 1);
-    assert_eq!(waiting.calls[0].retry_after.as_deref(), Some("60"));
+    assert_eq!(waiting.calls[0].retry_after.as_deref(), Some("61"));
     assert_eq!(waiting.status, RunStatus::Running);
+    assert_eq!(too_early.calls.len(), 1, "not retried before it asked");
     assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(
         run.calls[1].at - run.calls[0].at,
-        chrono::TimeDelta::seconds(60)
+        chrono::TimeDelta::seconds(61)
     );
 }
 
