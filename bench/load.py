@@ -48,7 +48,7 @@ CASES = os.environ.get("BENCH_CASES", "final3,discovery,memo100,memo1000").split
 
 
 def step_hash(step_id):
-    """Protocol §1.2: lowercase hex SHA-1 of the user step id."""
+    """docs/protocol.md §1.2: lowercase hex SHA-1 of the user step id."""
     return hashlib.sha1(step_id.encode()).hexdigest()
 
 
@@ -63,7 +63,7 @@ def event(name, data):
 
 
 def call_body(ev, steps, stack, version):
-    """A call request shaped like the executor's (protocol §7.1; sdk/tests/conformance.rs)."""
+    """A call request shaped like the executor's (docs/protocol.md §7.1; sdk/tests/conformance.rs)."""
     return canonical({
         "ctx": {
             "attempt": 0, "disable_immediate_execution": False, "env": "",
@@ -176,7 +176,7 @@ def check(server, name, case):
     got_status, got_body = post(server.url(fn_id, status), body)
     if status == 200 and got_status == 206:
         # The JS SDK v4 ends a run with `206 [RunComplete {data}]`, which the executor
-        # treats like a `200` with `data` as the body (protocol §7.4).
+        # treats like a `200` with `data` as the body (docs/protocol.md §7.4).
         ops = json.loads(got_body)
         if isinstance(ops, list) and len(ops) == 1 and ops[0].get("op") == "RunComplete":
             got_status, got_body = 200, json.dumps(ops[0].get("data")).encode()

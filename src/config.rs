@@ -1,4 +1,4 @@
-//! Typed configuration from the environment (DESIGN §6).
+//! Typed configuration from the environment (docs/design.md §6).
 //!
 //! Every setting is read and validated at start-up. Missing production settings are
 //! collected, not reported one at a time: the error lists every one that is missing, so an
@@ -49,7 +49,7 @@ pub struct AppConfig {
     pub webhooks: crate::webhooks::config::WebhooksConfig,
     /// Clerk, Resend, Discord and the link-token key (issue 3).
     pub integrations: crate::integrations::config::IntegrationsConfig,
-    /// Reminder count and interval of onboarding-flow; `None` keeps DESIGN §4's defaults.
+    /// Reminder count and interval of onboarding-flow; `None` keeps docs/design.md §4's defaults.
     pub onboarding: OnboardingTiming,
     /// Connection hygiene and rate limits of the public listener (issue 17).
     pub http: HttpLimits,

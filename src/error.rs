@@ -1,4 +1,4 @@
-//! The one place where errors become responses (STYLE rules 3 and 4).
+//! The one place where errors become responses (docs/design.md §8 rules 3 and 4).
 //!
 //! Handlers return `Result<T, AppError>`. A client error says what was wrong; a server error
 //! says little, and its cause chain is logged once, here, inside the request's span.

@@ -1,4 +1,4 @@
-//! The route table: every route of the app, in one place (DESIGN §5).
+//! The route table: every route of the app, in one place (docs/design.md §5).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -105,7 +105,7 @@ pub fn router(state: AppState, inngest: inngest_sdk::Endpoint) -> Router {
         ))
 }
 
-/// Webhook bodies are capped before they are read (integrations.md §11.2): larger → 413.
+/// Webhook bodies are capped before they are read (docs/integrations.md §11.2): larger → 413.
 fn webhook_body_limit() -> DefaultBodyLimit {
     DefaultBodyLimit::max(webhooks::MAX_BODY_BYTES)
 }

@@ -160,7 +160,7 @@ async fn sync_with_inngest(endpoint: inngest_sdk::Endpoint, url: String) {
 }
 
 /// The functions' configuration: addresses and roles from the vendor settings, timing from
-/// `ONBOARDING_*` (DESIGN §4 defaults when unset).
+/// `ONBOARDING_*` (docs/design.md §4 defaults when unset).
 fn onboarding_config(config: &AppConfig) -> OnboardingConfig {
     let settings = &config.integrations;
     // In a development dry run there is no guild: the dry-run guild logs these names.

@@ -1,4 +1,4 @@
-// The conformance fixture functions (protocol §9.4) and the bench's `bench-steps` function,
+// The conformance fixture functions (docs/protocol.md §9.4) and the bench's `bench-steps` function,
 // written with the official JS SDK and served by node's http server, for bench/run.sh.
 //
 // Same app id, function ids, triggers and step ids as the Rust fixture
@@ -10,7 +10,7 @@ import { serve } from "inngest/node";
 
 // Checkpointing (on by default in v4) reports each step to the Inngest API while the call
 // runs. The load bench (bench/run.sh) has no Inngest server and compares the classic serve
-// protocol (protocol §7), so it is off unless CHECKPOINTING=1 (bench/e2e_steps.py, which
+// protocol (docs/protocol.md §7), so it is off unless CHECKPOINTING=1 (bench/e2e_steps.py, which
 // runs against a real dev server).
 const inngest = new Inngest({
   id: "rust-conformance",

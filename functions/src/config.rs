@@ -1,5 +1,5 @@
 //! What the functions are configured with: reminder timing, link validity, the staff address,
-//! Discord roles and the academy's branding (DESIGN §4 gives the defaults).
+//! Discord roles and the academy's branding (docs/design.md §4 gives the defaults).
 
 use std::time::Duration;
 
@@ -8,13 +8,13 @@ use url::Url;
 use crate::events::MentorshipKind;
 use crate::ports::EmailAddress;
 
-/// Default number of reminders before staff are alerted (DESIGN §4).
+/// Default number of reminders before staff are alerted (docs/design.md §4).
 pub const DEFAULT_REMINDERS: u32 = 3;
-/// Default wait for the Discord connection before each reminder (DESIGN §4: 48 h).
+/// Default wait for the Discord connection before each reminder (docs/design.md §4: 48 h).
 pub const DEFAULT_REMINDER_INTERVAL: Duration = Duration::from_secs(48 * 3600);
 /// Default validity of an emailed connection link.
 pub const DEFAULT_LINK_VALIDITY: Duration = Duration::from_secs(7 * 86_400);
-/// Default wait for a buyer without an account to accept the Clerk invitation (DESIGN §4).
+/// Default wait for a buyer without an account to accept the Clerk invitation (docs/design.md §4).
 pub const DEFAULT_SIGNUP_WAIT: Duration = Duration::from_secs(7 * 86_400);
 /// The academy's name as emails spell it.
 pub const DEFAULT_ACADEMY_NAME: &str = "Huckleberry Art Academy";
@@ -79,7 +79,7 @@ pub struct OnboardingConfig {
 }
 
 impl OnboardingConfig {
-    /// A configuration with the DESIGN §4 defaults: 3 reminders, 48 h apart; links valid for
+    /// A configuration with the docs/design.md §4 defaults: 3 reminders, 48 h apart; links valid for
     /// 7 days; 7 days to accept a Clerk invitation.
     #[must_use]
     pub fn new(staff_email: EmailAddress, discord_roles: DiscordRoles, dashboard_url: Url) -> Self {

@@ -1,4 +1,4 @@
-//! Typed payloads and names of the Inngest events in DESIGN §3.
+//! Typed payloads and names of the Inngest events in docs/design.md §3.
 //!
 //! The event *names* and the JSON shape of each `data` object are the contract between the
 //! webhook routes, the Discord callback and the functions, so they live here, once. Field names
@@ -11,7 +11,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Event names (DESIGN §3). Names are the contract: never rename one without a migration.
+/// Event names (docs/design.md §3). Names are the contract: never rename one without a migration.
 pub mod names {
     /// A paid mentorship purchase, sent by the Stripe and PayPal webhook routes.
     pub const PURCHASE_MENTORSHIP: &str = "purchase/mentorship";
@@ -234,7 +234,7 @@ impl OnboardingCompleted {
 }
 
 /// `clerk/user.created`: the Clerk user object, as Clerk's webhook `data` carries it
-/// (integrations.md §4.3). Only the fields onboarding reads; every one is lenient, so a field
+/// (docs/integrations.md §4.3). Only the fields onboarding reads; every one is lenient, so a field
 /// Clerk stops sending cannot make the event undecodable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClerkUser {
@@ -278,7 +278,7 @@ impl ClerkUser {
     }
 }
 
-/// `resend/email.bounced`: Resend's webhook `data` for a bounce (integrations.md §5.2), only
+/// `resend/email.bounced`: Resend's webhook `data` for a bounce (docs/integrations.md §5.2), only
 /// the fields the email-bounced function reads, all lenient.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResendEmailBounced {
@@ -324,7 +324,7 @@ impl ResendEmailBounced {
     }
 }
 
-/// An Inngest event id (DESIGN §3): Inngest drops a second event with the same id for 24 h, so
+/// An Inngest event id (docs/design.md §3): Inngest drops a second event with the same id for 24 h, so
 /// each id is derived from the provider's own delivery or object id, never generated.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -1,4 +1,4 @@
-//! The CEL expressions of the functions' waits and cancellations (protocol §1.4).
+//! The CEL expressions of the functions' waits and cancellations (docs/protocol.md §1.4).
 //!
 //! They use only what both Inngest's CEL and the SDK fake executor's subset evaluate: member
 //! access, list indexing, `==`, `||` and string literals. No macros (`exists`), so the tests

@@ -1,4 +1,4 @@
-//! discord-follow-up (DESIGN §4): a reminder with a fresh Discord connection link.
+//! discord-follow-up (docs/design.md §4): a reminder with a fresh Discord connection link.
 //!
 //! Invoked by onboarding-flow between waits (with the reminder number), and triggered by
 //! `mentorship/discord.follow-up` when staff resend a link by hand. Both carry the same

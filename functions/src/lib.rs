@@ -1,4 +1,4 @@
-//! Huckleberry onboarding workflows on Inngest (DESIGN §3–4): the typed events they exchange,
+//! Huckleberry onboarding workflows on Inngest (docs/design.md §3–4): the typed events they exchange,
 //! the ports they need from the outside world, the email templates, and the functions.
 //!
 //! The app registers the functions on its SDK endpoint:

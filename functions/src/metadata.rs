@@ -1,4 +1,4 @@
-//! The Clerk public-metadata contract onboarding writes and the app reads (integrations.md
+//! The Clerk public-metadata contract onboarding writes and the app reads (docs/integrations.md
 //! §4.2), as one serde type, [`Mentorship`], and the patches that write it.
 //!
 //! Everything lives under one key, `mentorship`, which the dashboard reads to decide access:

@@ -1,4 +1,4 @@
-//! Ports: what the functions need from the outside world, as traits (DESIGN §4).
+//! Ports: what the functions need from the outside world, as traits (docs/design.md §4).
 //!
 //! The app implements them with the vendor clients (Clerk, Resend, Discord) or, in local
 //! development without credentials, with dry-run stand-ins; tests implement them with
@@ -202,7 +202,7 @@ pub trait DiscordGuild: Send + Sync {
     }
 }
 
-/// Makes the signed Discord connection links that emails carry (DESIGN §5). The app signs
+/// Makes the signed Discord connection links that emails carry (docs/design.md §5). The app signs
 /// them with its link-token key; the token expires and names the user and purchase.
 pub trait ConnectLinks: Send + Sync {
     /// A fresh link for `clerk_user_id` to connect Discord for `purchase_id`, valid until

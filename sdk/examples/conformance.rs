@@ -1,5 +1,5 @@
 //! The conformance fixture app: serves the five fixture functions of the official runner's
-//! serve cases (protocol §9.4) at `http://127.0.0.1:$PORT/api/inngest` (default port 3000).
+//! serve cases (docs/protocol.md §9.4) at `http://127.0.0.1:$PORT/api/inngest` (default port 3000).
 //!
 //! ```sh
 //! INNGEST_DEV=1 INNGEST_SIGNING_KEY=7468697320697320612074657374206b6579 \

@@ -1,4 +1,4 @@
-//! The client: sends events (protocol §8.2) and calls the Inngest API with the signing key's
+//! The client: sends events (docs/protocol.md §8.2) and calls the Inngest API with the signing key's
 //! bearer token (§3.3): function registration (§6.2) and run state of large runs (§7.10).
 
 use std::sync::Arc;
@@ -28,7 +28,7 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     config: Config,
-    /// Attempts per send; retrying is safe because of the event id seed (protocol §4.3).
+    /// Attempts per send; retrying is safe because of the event id seed (docs/protocol.md §4.3).
     send_attempts: u32,
 }
 
@@ -133,7 +133,7 @@ impl Client {
         })
     }
 
-    /// Sends a batch of events and returns their internal ids, in order (protocol §8.2).
+    /// Sends a batch of events and returns their internal ids, in order (docs/protocol.md §8.2).
     ///
     /// `data` that serializes to `null` is sent as `{}`, and `ts` defaults to now.
     pub async fn send_many<T: Serialize>(
@@ -178,7 +178,7 @@ impl Client {
         }
     }
 
-    /// `POST {api}/fn/register` (protocol §6.2).
+    /// `POST {api}/fn/register` (docs/protocol.md §6.2).
     pub(crate) async fn register(
         &self,
         body: Vec<u8>,
@@ -208,7 +208,7 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(ApiError::Body)
     }
 
-    /// `GET {api}/v0/runs/{run_id}/batch`: the run's events, as a JSON array (protocol
+    /// `GET {api}/v0/runs/{run_id}/batch`: the run's events, as a JSON array (docs/protocol.md
     /// §7.10).
     pub(crate) async fn fetch_run_events(&self, run_id: &str) -> Result<RawJson, ApiError> {
         RawJson::parse(self.fetch_run_part(run_id, "batch").await?)
@@ -216,12 +216,12 @@ impl Client {
             .map_err(ApiError::Body)
     }
 
-    /// `GET {api}/v0/runs/{run_id}/actions`: the run's memoized steps (protocol §7.10).
+    /// `GET {api}/v0/runs/{run_id}/actions`: the run's memoized steps (docs/protocol.md §7.10).
     pub(crate) async fn fetch_run_steps(&self, run_id: &str) -> Result<Memo, ApiError> {
         Memo::parse(self.fetch_run_part(run_id, "actions").await?).map_err(ApiError::Body)
     }
 
-    /// `POST {api}/v1/checkpoint/{run_id}/async` (protocol §7.14): reports finished steps
+    /// `POST {api}/v1/checkpoint/{run_id}/async` (docs/protocol.md §7.14): reports finished steps
     /// of a run while the call goes on. Retried (twice, after 50 and 100 ms) when the API
     /// is unreachable or answers 5xx; a 4xx is final.
     pub(crate) async fn checkpoint_async(
@@ -270,7 +270,7 @@ impl Client {
     }
 
     /// Calls the API with the primary key's bearer, and once more with the fallback key's
-    /// on 401/403 (protocol §3.3). In dev mode without keys no bearer is sent.
+    /// on 401/403 (docs/protocol.md §3.3). In dev mode without keys no bearer is sent.
     async fn api_call(
         &self,
         build: impl Fn(Option<&str>) -> reqwest::RequestBuilder,
@@ -319,7 +319,7 @@ impl Client {
         url
     }
 
-    /// A request with the headers every call to Inngest carries (protocol §4.3).
+    /// A request with the headers every call to Inngest carries (docs/protocol.md §4.3).
     fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
         let mut req = self
             .inner
@@ -380,7 +380,7 @@ fn encode_events<T: Serialize>(events: &[Event<T>], now_ms: i64) -> Result<Vec<u
 }
 
 /// `x-inngest-event-id-seed: <millis>,<base64 of 10 random bytes>` lets the server derive the
-/// same event ids for a retried send (protocol §4.3).
+/// same event ids for a retried send (docs/protocol.md §4.3).
 fn event_id_seed() -> String {
     use sha2::Digest;
     // Ten unpredictable bytes without another dependency: hash the time, the process id

@@ -1,4 +1,4 @@
-//! SDK configuration from the standard `INNGEST_*` environment variables (protocol §2.1).
+//! SDK configuration from the standard `INNGEST_*` environment variables (docs/protocol.md §2.1).
 
 use std::fmt;
 
@@ -7,7 +7,7 @@ use url::Url;
 use crate::core::checkpoint::Checkpointing;
 use crate::core::signature::{KeyError, SigningKey};
 
-/// Dev server or Inngest Cloud (protocol §2.2).
+/// Dev server or Inngest Cloud (docs/protocol.md §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// The local dev server: requests are not signed, keys are optional.
@@ -124,13 +124,13 @@ impl Config {
         }
     }
 
-    /// Reads the process environment (protocol §2.1).
+    /// Reads the process environment (docs/protocol.md §2.1).
     pub fn from_env() -> Result<Self, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads configuration through `lookup` (a variable name → its value), with the
-    /// precedence of protocol §2.1: `INNGEST_API_BASE_URL` / `INNGEST_EVENT_API_BASE_URL`
+    /// precedence of docs/protocol.md §2.1: `INNGEST_API_BASE_URL` / `INNGEST_EVENT_API_BASE_URL`
     /// over `INNGEST_BASE_URL` over a URL in `INNGEST_DEV` over the mode's defaults.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &str| {
@@ -241,7 +241,7 @@ impl Config {
         self
     }
 
-    /// Checkpoints steps with these options (protocol §7.14). Checkpointing is on by
+    /// Checkpoints steps with these options (docs/protocol.md §7.14). Checkpointing is on by
     /// default, with [`Checkpointing::new`]; functions may override it
     /// ([`FunctionOpts::checkpointing`](crate::FunctionOpts::checkpointing)).
     pub fn with_checkpointing(mut self, options: Checkpointing) -> Self {

@@ -1,12 +1,12 @@
 //! The engine: replays a function for one call request and decides the response
-//! (protocol §7.3).
+//! (docs/protocol.md §7.3).
 //!
 //! The handler future is polled with a waker that records whether anything woke it. When it
 //! is pending and nothing woke it, every branch is either parked on a step or waiting for
 //! real I/O; the handler has *stopped*, and the engine decides:
 //! - a step body finished → report its outcome (`StepRun`, `StepError` or `StepFailed`);
 //!   with checkpointing, a `StepRun` is posted to the checkpoint API instead and the step
-//!   resumed, so the handler goes on (protocol §7.14);
+//!   resumed, so the handler goes on (docs/protocol.md §7.14);
 //! - discovery found new steps → run a lone `step.run` inline if allowed (§7.7), else report
 //!   them all in one `206` (§7.3, parallel steps);
 //! - a targeted call has not reached its step → give I/O a bounded grace period, then
@@ -32,14 +32,14 @@ use crate::function::HandlerFuture;
 use crate::step::{Mode, Shared, Step, StepOutcome, retry_after_value};
 
 /// How long a targeted call waits for its step to be reached while the code awaits I/O
-/// outside steps, before answering "step not found" (protocol §7.13).
+/// outside steps, before answering "step not found" (docs/protocol.md §7.13).
 pub(crate) const TARGET_GRACE: Duration = Duration::from_secs(5);
 
 /// Self-wakes handled in one poll before yielding to the runtime, so a handler that keeps
 /// waking itself cannot starve other tasks.
 const MAX_SPINS: usize = 32;
 
-/// What a call needs to checkpoint its steps (protocol §7.14).
+/// What a call needs to checkpoint its steps (docs/protocol.md §7.14).
 pub(crate) struct Checkpoint {
     pub(crate) options: Checkpointing,
     pub(crate) client: Client,

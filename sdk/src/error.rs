@@ -4,7 +4,7 @@
 //! by default. Giving up is spelled out with [`Error::non_retriable`]; asking for a retry at
 //! a given time with [`Error::retry_after`]. A step that failed for good surfaces in user code
 //! as a [`StepError`] that can be caught; if it is propagated, the run fails without further
-//! retries (protocol §7.5).
+//! retries (docs/protocol.md §7.5).
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -102,7 +102,7 @@ impl Error {
     /// The retry behaviour.
     ///
     /// An uncaught [`StepError`] is never retried: a failed step already used its attempts
-    /// (protocol §7.5), and a stored value that does not decode into the code's type is the
+    /// (docs/protocol.md §7.5), and a stored value that does not decode into the code's type is the
     /// same on every retry.
     pub fn retry(&self) -> Retry {
         match self.step_error() {
@@ -131,7 +131,7 @@ impl Error {
         self.downcast_ref::<StepError>()
     }
 
-    /// The wire form (protocol §7.5): `name`, exactly the message, and the cause chain as
+    /// The wire form (docs/protocol.md §7.5): `name`, exactly the message, and the cause chain as
     /// `stack` when there is one.
     pub(crate) fn to_body(&self) -> ErrorBody {
         let mut chain = String::new();
@@ -198,7 +198,7 @@ pub struct StepError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum StepErrorKind {
-    /// The step failed permanently; its error was memoized (protocol §7.2).
+    /// The step failed permanently; its error was memoized (docs/protocol.md §7.2).
     Failed(ErrorBody),
     /// The memoized value did not decode into the requested type.
     Decode(String),

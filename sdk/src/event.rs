@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::wire::ErrorBody;
 
-/// An Inngest event with typed `data` (protocol §8.1).
+/// An Inngest event with typed `data` (docs/protocol.md §8.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event<T = serde_json::Value> {
     /// Event name, e.g. `shop/order.created`.
@@ -50,7 +50,7 @@ impl<T> Event<T> {
 }
 
 /// The data of the `inngest/function.failed` event an on-failure handler receives
-/// (protocol §8.3, §8.4), with the original event typed like the function's own.
+/// (docs/protocol.md §8.3, §8.4), with the original event typed like the function's own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionFailed<T = serde_json::Value> {
     /// Composite id of the function that failed.

@@ -182,7 +182,7 @@ impl Function {
     }
 
     /// Adds an on-failure handler, registered as the separate function `<id>-failure`
-    /// (protocol §8.4). It runs once the function's run failed for good and receives the
+    /// (docs/protocol.md §8.4). It runs once the function's run failed for good and receives the
     /// `inngest/function.failed` event, with the original event typed as `T`.
     pub fn on_failure<T, R, H, Fut>(mut self, handler: H) -> Self
     where
@@ -215,7 +215,7 @@ impl Function {
     }
 }
 
-/// The options of the `<id>-failure` function (protocol §6.4, §8.4).
+/// The options of the `<id>-failure` function (docs/protocol.md §6.4, §8.4).
 fn failure_opts(opts: &FunctionOpts, app_id: &str) -> FunctionOpts {
     let target = composite_id(app_id, &opts.id);
     let name = opts.name.as_deref().unwrap_or(&opts.id);

@@ -2,7 +2,7 @@
 //!
 //! Every method registers its step synchronously, when it is called, so several steps
 //! started before the code awaits them are found together and reported in one `206`
-//! (protocol §7.3). A step that must pause *parks*: its future stays pending for the rest of
+//! (docs/protocol.md §7.3). A step that must pause *parks*: its future stays pending for the rest of
 //! the request, the engine reports what was found, and the request ends. User code never
 //! sees an `Err` for a pause, so it cannot swallow one, and nothing panics on drop.
 
@@ -42,7 +42,7 @@ impl std::fmt::Debug for Step {
 /// What is shared between the step tool, its step futures and the engine for one request.
 pub(crate) struct Shared {
     state: Mutex<RunState>,
-    /// Composite ids of invoke targets are `<app id>-<function id>` (protocol §1.1).
+    /// Composite ids of invoke targets are `<app id>-<function id>` (docs/protocol.md §1.1).
     app_id: Arc<str>,
     /// Sends the events of `send_event` steps.
     client: Client,
@@ -55,11 +55,11 @@ pub(crate) struct Shared {
     run: RunContext,
 }
 
-/// Per-request step state (protocol §7.3).
+/// Per-request step state (docs/protocol.md §7.3).
 pub(crate) struct RunState {
     /// Memoized values not yet consumed; each is removed when its step is reached.
     memo: Memo,
-    /// Repeat counters per user step id (protocol §1.2).
+    /// Repeat counters per user step id (docs/protocol.md §1.2).
     counter: StepIdCounter,
     mode: Mode,
     /// Attempt of this request and the function's attempts, to choose StepError/StepFailed.
@@ -74,7 +74,7 @@ pub(crate) struct RunState {
     /// The result of the step body that ran in this request.
     outcome: Option<StepOutcome>,
     /// With checkpointing, a step whose `StepRun` was taken waits to be resumed with its
-    /// output instead of parking for good (protocol §7.14).
+    /// output instead of parking for good (docs/protocol.md §7.14).
     checkpointing: bool,
     /// The step the engine resumed, and its output.
     resume: Option<(String, Box<RawValue>)>,
@@ -85,12 +85,12 @@ pub(crate) struct RunState {
 /// Discovery, or a call targeting one planned step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Report new steps; execute a lone `step.run` inline when allowed (protocol §7.7).
+    /// Report new steps; execute a lone `step.run` inline when allowed (docs/protocol.md §7.7).
     Discovery {
         /// False when `ctx.disable_immediate_execution` is set.
         immediate: bool,
     },
-    /// Run only the step with this hash (protocol §7.8).
+    /// Run only the step with this hash (docs/protocol.md §7.8).
     Target(String),
 }
 
@@ -162,7 +162,7 @@ impl WaitForEvent {
     }
 
     /// Only an event for which this CEL expression holds resumes the wait; `event` is the
-    /// run's triggering event, `async` the candidate (protocol §1.4).
+    /// run's triggering event, `async` the candidate (docs/protocol.md §1.4).
     pub fn if_exp(mut self, expression: impl Into<String>) -> Self {
         self.if_exp = Some(expression.into());
         self
@@ -292,7 +292,7 @@ impl Step {
         }
     }
 
-    /// Pauses the run for `duration` (protocol §7.4 `Sleep`).
+    /// Pauses the run for `duration` (docs/protocol.md §7.4 `Sleep`).
     pub fn sleep(&self, id: &str, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
         let registration = self.register_other(id, || {
             let mut op = Op::new(OpCode::Sleep, String::new(), id);
@@ -311,7 +311,7 @@ impl Step {
         until: DateTime<Utc>,
     ) -> impl Future<Output = ()> + Send + 'static {
         if until <= self.shared.now {
-            // Keep the repeat counter in step with replays that do sleep (protocol §1.2).
+            // Keep the repeat counter in step with replays that do sleep (docs/protocol.md §1.2).
             self.shared.lock().counter.next_digest(id);
             return resolve_or_park(None);
         }
@@ -325,7 +325,7 @@ impl Step {
         resolve_or_park(Some(registration))
     }
 
-    /// Waits for an event (protocol §7.4 `WaitForEvent`).
+    /// Waits for an event (docs/protocol.md §7.4 `WaitForEvent`).
     ///
     /// Resolves to `Ok(None)` when the timeout passes and to the typed event otherwise. An
     /// event whose data does not decode into `T` is an error, never a silent timeout.
@@ -362,7 +362,7 @@ impl Step {
         }
     }
 
-    /// Invokes another function and resolves to its typed result (protocol §8.5).
+    /// Invokes another function and resolves to its typed result (docs/protocol.md §8.5).
     ///
     /// A failed invoked function, or a timeout, resolves to a [`StepError`].
     pub fn invoke<In, Out>(
@@ -380,7 +380,7 @@ impl Step {
         let payload = match to_raw(data) {
             Ok(payload) => payload,
             Err(error) => {
-                // Keep the repeat counter in step with replays (protocol §1.2).
+                // Keep the repeat counter in step with replays (docs/protocol.md §1.2).
                 self.shared.lock().counter.next_digest(id);
                 let failure = StepError::failed(id, error.to_body());
                 return invoke_result(Err(failure), None);
@@ -424,7 +424,7 @@ impl Step {
     /// Registers a step: hashes its id, takes its memoized value, or records it as found.
     /// A `step.run` memo goes through `ran` (under the state lock), which decodes it, or
     /// returns `None` when it is not a result: the step is then new. Returns the step's
-    /// repeat index (protocol §1.2) and what the step does.
+    /// repeat index (docs/protocol.md §1.2) and what the step does.
     fn register<R>(
         &self,
         id: &str,
@@ -486,7 +486,7 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Turns a step body's result into the op reported for it (protocol §7.4–7.6).
+    /// Turns a step body's result into the op reported for it (docs/protocol.md §7.4–7.6).
     fn step_outcome(
         &self,
         hash: &str,
@@ -547,7 +547,7 @@ impl Shared {
 impl RunState {
     pub(crate) fn new(memo: Memo, mode: Mode, attempt: u32, max_attempts: u32) -> Self {
         RunState {
-            // A replay reaches about as many ids as the memo holds (protocol §7.3).
+            // A replay reaches about as many ids as the memo holds (docs/protocol.md §7.3).
             counter: StepIdCounter::with_capacity(memo.len()),
             memo,
             mode,
@@ -563,7 +563,7 @@ impl RunState {
         }
     }
 
-    /// Lets finished `step.run`s wait to be resumed (checkpointing, protocol §7.14).
+    /// Lets finished `step.run`s wait to be resumed (checkpointing, docs/protocol.md §7.14).
     pub(crate) fn set_checkpointing(&mut self, on: bool) {
         self.checkpointing = on;
     }
@@ -672,7 +672,7 @@ async fn resolve_or_park(registration: Option<Registration>) {
     }
 }
 
-/// The result a memoized run-type value holds (protocol §7.2), decoded into `T` in one pass;
+/// The result a memoized run-type value holds (docs/protocol.md §7.2), decoded into `T` in one pass;
 /// `None` when the value is not a result (a `step.run` then runs as a new step).
 fn run_result<T: DeserializeOwned>(user_id: &str, raw: &str) -> Option<Result<T, StepError>> {
     match RunMemo::decode(raw) {
@@ -718,7 +718,7 @@ async fn invoke_result<Out: DeserializeOwned>(
     }
 }
 
-/// `Retry-After`: whole seconds (at least 1) or an RFC 3339 instant (protocol §4.1).
+/// `Retry-After`: whole seconds (at least 1) or an RFC 3339 instant (docs/protocol.md §4.1).
 ///
 /// Never earlier than asked: a delay counts from when the error happened, `elapsed` after
 /// the executor's call started, and the executor counts from about the call's start and may

@@ -1,4 +1,4 @@
-//! Async checkpointing (protocol §7.14) against the fake executor: what the executor and
+//! Async checkpointing (docs/protocol.md §7.14) against the fake executor: what the executor and
 //! the checkpoint API observe, call by call.
 #![cfg(feature = "testing")]
 #![allow(

@@ -1,5 +1,5 @@
 //! The client against an event-API stand-in: what reaches Inngest, and what the caller sees
-//! when Inngest refuses or is unreachable (protocol §8.2, checklist §12 items 5, 53, 54).
+//! when Inngest refuses or is unreachable (docs/protocol.md §8.2, checklist §12 items 5, 53, 54).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

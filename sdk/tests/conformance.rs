@@ -1,4 +1,4 @@
-//! Golden tests for the official conformance runner's six serve cases (protocol §9.4).
+//! Golden tests for the official conformance runner's six serve cases (docs/protocol.md §9.4).
 //!
 //! Each test replays the request sequence the runner (through the dev server's executor)
 //! sends to the fixture app, and compares every response byte for byte after the runner's
@@ -144,7 +144,7 @@ struct NormError {
     stack: Option<String>,
 }
 
-/// The runner's normalisation (protocol §9.4) of a `206` body; other bodies are compared as
+/// The runner's normalisation (docs/protocol.md §9.4) of a `206` body; other bodies are compared as
 /// they are.
 fn normalise(response: &Response<Vec<u8>>) -> String {
     let text = std::str::from_utf8(response.body()).expect("utf-8 body");
@@ -192,7 +192,7 @@ async fn serve_introspection_in_band_sync_matches_the_runner() {
     assert_eq!(response.status(), 200);
     assert_sdk_headers(&response, "in-band sync");
     assert_eq!(header(&response, "x-inngest-sync-kind"), Some("in_band"));
-    // The response is signed with the key that validated the request (protocol §3.2).
+    // The response is signed with the key that validated the request (docs/protocol.md §3.2).
     let signature = header(&response, "x-inngest-signature").expect("signed response");
     assert!(signature::verify(Some(signature), response.body(), now, &[&key]).is_ok());
 
@@ -221,7 +221,7 @@ async fn serve_introspection_in_band_sync_matches_the_runner() {
     );
 
     // What the runner reads: app_id, functions indexed by id, url, sdk_language,
-    // sdk_version, platform; every step URL carries fnId (protocol §9.3).
+    // sdk_version, platform; every step URL carries fnId (docs/protocol.md §9.3).
     let json: Value = serde_json::from_slice(response.body()).expect("json");
     for slug in [
         "test-suite-simple-fn",

@@ -1,5 +1,5 @@
 //! The serve endpoint as the executor and the dev server see it: status codes, headers,
-//! bodies, signatures, sync and the step protocol (protocol §5–§7, checklist §12).
+//! bodies, signatures, sync and the step protocol (docs/protocol.md §5–§7, checklist §12).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

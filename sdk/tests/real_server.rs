@@ -317,7 +317,7 @@ async fn run_to_end(
     (run, output)
 }
 
-/// Protocol §7.14 on the real executor: twenty steps run in one call, each reported to the
+/// docs/protocol.md §7.14 on the real executor: twenty steps run in one call, each reported to the
 /// checkpoint API, and the run's trace has every step in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real Inngest server (INNGEST_BIN, or inngest-cli on PATH); run with: cargo test --workspace --all-features -- --ignored"]

@@ -1,4 +1,4 @@
-//! The two routes of the Discord connection (DESIGN §5, integrations.md §3.7 and §11):
+//! The two routes of the Discord connection (docs/design.md §5, docs/integrations.md §3.7 and §11):
 //! `GET /api/auth/discord` starts it from an emailed link token or a Clerk session, and
 //! `GET /api/auth/discord/callback` finishes it and renders the result page.
 //!
@@ -33,7 +33,7 @@ use crate::state::AppState;
 pub const COOKIE_NAME: &str = "hb_discord_oauth";
 /// Its path: the start route and, below it, the callback.
 pub const COOKIE_PATH: &str = "/api/auth/discord";
-/// How long the buyer has on Discord's consent screen (integrations.md §3.7).
+/// How long the buyer has on Discord's consent screen (docs/integrations.md §3.7).
 pub const STATE_TTL_SECS: i64 = 600;
 /// The code the dry run hands its own callback.
 pub const DRY_RUN_CODE: &str = "dry-run-code";
@@ -374,7 +374,7 @@ async fn connect(
         }
         Err(error) => {
             // The connection itself succeeded: report it with joined_guild = false, and
-            // onboarding retries the role grant (DESIGN §3).
+            // onboarding retries the role grant (docs/design.md §3).
             tracing::warn!(%error, discord_user_id = %user.id, "guild join failed");
             false
         }

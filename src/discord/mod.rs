@@ -1,4 +1,4 @@
-//! Connecting a buyer's Discord account (DESIGN §5): link tokens, the sealed OAuth cookie,
+//! Connecting a buyer's Discord account (docs/design.md §5): link tokens, the sealed OAuth cookie,
 //! Clerk sessions for the dashboard button, single use, and the two routes.
 
 use std::sync::Arc;

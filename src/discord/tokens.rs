@@ -1,4 +1,4 @@
-//! The two signed tokens of the connection flow (integrations.md §3.7): the emailed link
+//! The two signed tokens of the connection flow (docs/integrations.md §3.7): the emailed link
 //! token, and the sealed cookie that carries the OAuth state across the trip to Discord.
 //!
 //! Both are `base64url(payload JSON) "." base64url(HMAC-SHA256(key, purpose "." payload))`,

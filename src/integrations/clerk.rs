@@ -1,5 +1,5 @@
 //! Clerk Backend API client: the [`UserDirectory`] port, the public-metadata read the Discord
-//! flow needs, and the instance JWKS for session tokens (integrations.md §4).
+//! flow needs, and the instance JWKS for session tokens (docs/integrations.md §4).
 //!
 //! Why reqwest and not `clerk-rs` (issue 3 asks to say so in the code): clerk-rs 0.5.0's
 //! generated `models::User` requires fields that Clerk's own documented user example does not
@@ -11,7 +11,7 @@
 //! that example to our DTO). Its generated error type also drops the response headers, so a
 //! 429's `Retry-After` could not reach the retry decision. Base-URL injection itself works
 //! there (`Configuration::with_base_path`). We need four endpoints plus the JWKS, so this is
-//! a thin client with lenient DTOs (only the fields of integrations.md §4.3, unknown fields
+//! a thin client with lenient DTOs (only the fields of docs/integrations.md §4.3, unknown fields
 //! ignored) on the app's one reqwest client; it pins the same API version clerk-rs pins.
 
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use url::Url;
 
 use super::http::{status_error, transport_error};
 
-/// The Backend API version we speak (the one clerk-rs 0.5.0 pins; integrations.md §4.1).
+/// The Backend API version we speak (the one clerk-rs 0.5.0 pins; docs/integrations.md §4.1).
 pub const CLERK_API_VERSION: &str = "2026-05-12";
 
 /// Reads a user's public metadata: where onboarding records the purchase (kind, purchase id,
@@ -38,7 +38,7 @@ pub trait UserMetadata: Send + Sync {
 }
 
 /// The purchase records onboarding keeps on a Clerk user (`public_metadata.mentorship`,
-/// integrations.md §4.2): one type, shared with the functions that write it.
+/// docs/integrations.md §4.2): one type, shared with the functions that write it.
 pub use huckleberry_functions::metadata::Mentorship as MentorshipRecord;
 
 /// The Clerk Backend API. Cheap to clone.
@@ -136,7 +136,7 @@ impl UserDirectory for ClerkClient {
                 .send()
                 .await;
             let response = self.check(WHAT, response).await?;
-            // A bare JSON array (integrations.md §4.2).
+            // A bare JSON array (docs/integrations.md §4.2).
             let users: Vec<ClerkUser> = response
                 .json()
                 .await
@@ -175,7 +175,7 @@ impl UserDirectory for ClerkClient {
         let user_id = user_id.to_owned();
         Box::pin(async move {
             // PATCH deep-merges; `PATCH /users/{id}` no longer takes metadata in API version
-            // 2026-05-12 (integrations.md §4.1).
+            // 2026-05-12 (docs/integrations.md §4.1).
             let response = self
                 .call(Method::PATCH, &["users", &user_id, "metadata"])
                 .json(&json!({ "public_metadata": patch }))
@@ -224,7 +224,7 @@ struct ClerkInvitation {
 impl ClerkUser {
     fn into_user(self) -> User {
         // The primary address is the one whose id is `primary_email_address_id`, not index 0
-        // (integrations.md §4.3).
+        // (docs/integrations.md §4.3).
         let primary = self.email_addresses.iter().find(|e| {
             e.id.is_some() && e.id.as_deref() == self.primary_email_address_id.as_deref()
         });

@@ -1,7 +1,7 @@
 //! Vendor settings (Clerk, Resend, Discord) and the link-token key, read from the environment.
 //!
 //! Each vendor is either fully configured (live) or, only with `INNGEST_DEV` set, entirely
-//! unconfigured (dry run, DESIGN §6). A vendor with some settings but not all is a mistake in
+//! unconfigured (dry run, docs/design.md §6). A vendor with some settings but not all is a mistake in
 //! either environment, so its missing settings are reported like production's.
 
 use std::fmt;
@@ -17,9 +17,9 @@ use crate::config::{Env, Environment, parse_http_url};
 pub const CLERK_API_BASE_URL: &str = "https://api.clerk.com/v1";
 /// Resend's API origin.
 pub const RESEND_API_BASE_URL: &str = "https://api.resend.com";
-/// Discord's REST API, versioned (integrations.md §3.3).
+/// Discord's REST API, versioned (docs/integrations.md §3.3).
 pub const DISCORD_API_BASE_URL: &str = "https://discord.com/api/v10";
-/// Discord's OAuth2 consent page (integrations.md §3.1).
+/// Discord's OAuth2 consent page (docs/integrations.md §3.1).
 pub const DISCORD_AUTHORIZE_URL: &str = "https://discord.com/oauth2/authorize";
 /// The callback path registered as the Discord redirect URI.
 pub const DISCORD_CALLBACK_PATH: &str = "/api/auth/discord/callback";

@@ -1,5 +1,5 @@
 //! Discord client: the OAuth2 code flow with PKCE (through the `oauth2` crate), `/users/@me`,
-//! guild membership and roles with the bot token (integrations.md §3), and the
+//! guild membership and roles with the bot token (docs/integrations.md §3), and the
 //! [`DiscordGuild`] port.
 //!
 //! `oauth2` 5 is built with `default-features = false`, so it brings no reqwest 0.12: its
@@ -24,7 +24,7 @@ use url::Url;
 use super::config::DiscordConfig;
 use super::http::{status_error, transport_error};
 
-/// The scopes the flow asks for (integrations.md §3.1).
+/// The scopes the flow asks for (docs/integrations.md §3.1).
 pub const SCOPES: [&str; 3] = ["identify", "email", "guilds.join"];
 
 type OAuthClient =
@@ -63,7 +63,7 @@ pub struct DiscordUser {
     pub username: String,
 }
 
-/// What adding the member did (integrations.md §3.4).
+/// What adding the member did (docs/integrations.md §3.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuildJoin {
     /// 201: added, with the role.

@@ -1,5 +1,5 @@
 //! The vendor clients (one thin client per vendor, each implementing its port), their
-//! dry-run stand-ins, and the wiring that picks one or the other at start-up (DESIGN §6).
+//! dry-run stand-ins, and the wiring that picks one or the other at start-up (docs/design.md §6).
 
 use std::sync::Arc;
 

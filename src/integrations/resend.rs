@@ -1,4 +1,4 @@
-//! Resend client: the [`Mailer`] port through `resend-rs` (integrations.md §5).
+//! Resend client: the [`Mailer`] port through `resend-rs` (docs/integrations.md §5).
 //!
 //! Why `resend-rs` (issue 3: use it unless it blocks): it takes our reqwest 0.13 client
 //! (`ConfigBuilder::client`, the same major and rustls/aws-lc stack as the rest of the app, so

@@ -1,4 +1,4 @@
-//! The buyer-facing result pages of the Discord connection (DESIGN §5): connected, declined,
+//! The buyer-facing result pages of the Discord connection (docs/design.md §5): connected, declined,
 //! link expired, and error.
 //!
 //! Plain server-rendered HTML from one small template with escaping — four static pages do

@@ -1,4 +1,4 @@
-//! Webhook route configuration (DESIGN §6, integrations.md §11.1): secrets, the product
+//! Webhook route configuration (docs/design.md §6, docs/integrations.md §11.1): secrets, the product
 //! catalog, Stripe's mode and PayPal's environment and API credentials.
 //!
 //! | variable | format | production |

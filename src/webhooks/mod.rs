@@ -1,10 +1,10 @@
 //! Webhook verification and mapping for Stripe, PayPal and Svix (Clerk, Resend): sans-IO.
 //!
-//! Every verifier follows DESIGN §5 and integrations.md §11: raw bytes in, verify over exactly
+//! Every verifier follows docs/design.md §5 and docs/integrations.md §11: raw bytes in, verify over exactly
 //! those bytes, and only then parse. Nothing here does I/O or reads the clock; the route passes
 //! the headers, the body and "now", which keeps every rejection case testable.
 //!
-//! How a route answers (DESIGN §5, integrations.md §1.3, §11):
+//! How a route answers (docs/design.md §5, docs/integrations.md §1.3, §11):
 //! - [`VerifyError`]: the request is not proven to come from the provider → 400, nothing sent
 //!   (except [`VerifyError::CertificateUnavailable`], see [`VerifyError::is_transient`] → 503).
 //! - verified, but the body is not JSON of the envelope's shape → 400 (the provider retries,
@@ -30,18 +30,18 @@ pub mod simulate;
 pub mod stripe;
 pub mod svix;
 
-/// Largest webhook body a route accepts (integrations.md §11.2: cap before parsing). Real
+/// Largest webhook body a route accepts (docs/integrations.md §11.2: cap before parsing). Real
 /// Stripe, PayPal, Clerk and Resend payloads are a few KB; 256 KiB leaves ample room.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Default replay window for Stripe and Svix timestamps: ±300 s, as in every official SDK
-/// (integrations.md §1.1, §6).
+/// (docs/integrations.md §1.1, §6).
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// A webhook signing secret as configured (`whsec_…` for Stripe and Svix).
 ///
 /// `Debug` is redacted and there is no `Display`, so a secret cannot reach a log by accident
-/// (STYLE rule 8).
+/// (docs/design.md §8 rule 8).
 #[derive(Clone)]
 pub struct WebhookSecret(String);
 
@@ -81,7 +81,7 @@ pub enum InvalidSecret {
 /// Why a webhook request was rejected as unauthenticated.
 ///
 /// Messages are generic on purpose: they may reach a response body, and never contain a secret,
-/// a signature or a header value (integrations.md §11.3, §11.10). Header names are public.
+/// a signature or a header value (docs/integrations.md §11.3, §11.10). Header names are public.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
     /// The body is larger than [`MAX_BODY_BYTES`]; refused before any hashing.
@@ -186,7 +186,7 @@ pub enum AmountError {
 /// Why an event was verified and deliberately not turned into a purchase (answer 200, log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IgnoreReason {
-    /// An event type we do not act on (integrations.md §11.7).
+    /// An event type we do not act on (docs/integrations.md §11.7).
     UnhandledType(String),
     /// The payment is not (yet) complete: unpaid session, pending capture, setup mode.
     PaymentNotCompleted(String),
@@ -214,7 +214,7 @@ impl fmt::Display for IgnoreReason {
 /// Which mentorship each provider product reference sells: Stripe price, product or Payment
 /// Link ids and PayPal `custom_id` product codes, as configured.
 ///
-/// Webhook payloads carry no line items (integrations.md §1.2), so the product must be
+/// Webhook payloads carry no line items (docs/integrations.md §1.2), so the product must be
 /// recognisable from a reference the payload does carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
@@ -285,7 +285,7 @@ fn check_body_size(body: &[u8]) -> Result<(), VerifyError> {
 }
 
 /// Checks a signed Unix timestamp against `now_unix` with a symmetric tolerance: too old is a
-/// replay, too new is a forged or badly skewed clock (integrations.md §11.4).
+/// replay, too new is a forged or badly skewed clock (docs/integrations.md §11.4).
 fn check_timestamp(
     signed_unix: i64,
     now_unix: i64,

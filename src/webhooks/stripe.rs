@@ -1,5 +1,5 @@
-//! Stripe webhooks: `Stripe-Signature` verification (integrations.md §1.1, §11) and the mapping
-//! of Checkout Session events to `purchase/mentorship` (§1.2, DESIGN §5).
+//! Stripe webhooks: `Stripe-Signature` verification (docs/integrations.md §1.1, §11) and the mapping
+//! of Checkout Session events to `purchase/mentorship` (§1.2, docs/design.md §5).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -211,7 +211,7 @@ pub enum StripeOutcome {
     },
 }
 
-/// Maps a verified Stripe event to what the route should do (DESIGN §5).
+/// Maps a verified Stripe event to what the route should do (docs/design.md §5).
 ///
 /// Purchases: `checkout.session.completed` with `payment_status` `paid` or
 /// `no_payment_required` (100 % coupons), and `checkout.session.async_payment_succeeded`.

@@ -1,4 +1,4 @@
-//! Svix-signed webhooks, shared by Clerk and Resend (integrations.md §4.4, §5.2, §6).
+//! Svix-signed webhooks, shared by Clerk and Resend (docs/integrations.md §4.4, §5.2, §6).
 //!
 //! Each route builds its own [`SvixVerifier`] with its own secrets; the algorithm is one.
 
@@ -240,7 +240,7 @@ mod tests {
     use crate::webhooks::DEFAULT_TOLERANCE;
     use http::HeaderValue;
 
-    // integrations.md §6: the svix crate's own test vector.
+    // docs/integrations.md §6: the svix crate's own test vector.
     const VECTOR_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
     const VECTOR_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
     const VECTOR_TIMESTAMP: i64 = 1_649_367_553;

@@ -1,5 +1,5 @@
 //! The floor server of `bench/run.sh`: reads the body, checks it is JSON, and answers a
-//! fixed response with the same headers as an SDK (protocol §4.1). Nothing an SDK endpoint
+//! fixed response with the same headers as an SDK (docs/protocol.md §4.1). Nothing an SDK endpoint
 //! does can be cheaper than this on the same stack (tokio multi-thread runtime, hyper,
 //! axum), so `ours / floor` is the share of the hardware our SDK leaves on the table.
 //!

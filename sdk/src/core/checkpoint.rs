@@ -1,4 +1,4 @@
-//! Async checkpointing (protocol §7.14): the options, what may be checkpointed, and the body
+//! Async checkpointing (docs/protocol.md §7.14): the options, what may be checkpointed, and the body
 //! of `POST {api}/v1/checkpoint/{runID}/async`. Sans-IO: the engine decides when to send it
 //! and the client sends it.
 //!

@@ -1,5 +1,5 @@
 //! Function configuration: the options a function is declared with and the JSON sent at
-//! sync (protocol §6.4).
+//! sync (docs/protocol.md §6.4).
 
 use std::time::Duration;
 
@@ -8,9 +8,9 @@ use serde::{Serialize, Serializer};
 use super::checkpoint::Checkpointing;
 use super::time::format_duration;
 
-/// Event name of the failure-handler trigger (protocol §8.3).
+/// Event name of the failure-handler trigger (docs/protocol.md §8.3).
 pub const FUNCTION_FAILED_EVENT: &str = "inngest/function.failed";
-/// Event name an invoked function receives (protocol §8.5).
+/// Event name an invoked function receives (docs/protocol.md §8.5).
 pub const FUNCTION_INVOKED_EVENT: &str = "inngest/function.invoked";
 
 /// What starts a function run.
@@ -21,7 +21,7 @@ pub enum Trigger {
     Event {
         /// Event name, e.g. `shop/order.created`.
         event: String,
-        /// CEL filter; omitted rather than empty (protocol §6.4).
+        /// CEL filter; omitted rather than empty (docs/protocol.md §6.4).
         #[serde(skip_serializing_if = "Option::is_none")]
         expression: Option<String>,
     },
@@ -84,7 +84,7 @@ pub enum ConcurrencyScope {
     Account,
 }
 
-/// A concurrency limit (protocol §6.4 `concurrency`).
+/// A concurrency limit (docs/protocol.md §6.4 `concurrency`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Concurrency {
     /// Maximum runs executing steps at once.
@@ -172,7 +172,7 @@ pub struct BatchEvents {
     /// Maximum events per run (≥ 2).
     #[serde(rename = "maxSize")]
     pub max_size: u32,
-    /// How long to wait for a full batch; seconds or minutes only (protocol §1.3).
+    /// How long to wait for a full batch; seconds or minutes only (docs/protocol.md §1.3).
     #[serde(serialize_with = "duration")]
     pub timeout: Duration,
     /// CEL key: one batch per value.
@@ -190,7 +190,7 @@ pub struct Priority {
     pub run: String,
 }
 
-/// Cancels a run when a matching event arrives (protocol §8.6).
+/// Cancels a run when a matching event arrives (docs/protocol.md §8.6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cancel {
     /// Event name.
@@ -325,7 +325,7 @@ impl FunctionOpts {
     }
 
     /// Checkpoints this function's steps with these options, whatever the client's
-    /// setting (protocol §7.14).
+    /// setting (docs/protocol.md §7.14).
     pub fn checkpointing(mut self, options: Checkpointing) -> Self {
         self.checkpointing = Some(Some(options));
         self
@@ -428,7 +428,7 @@ impl FunctionOpts {
         self
     }
 
-    /// Retries + 1: the attempts the executor makes of each step (protocol §6.4).
+    /// Retries + 1: the attempts the executor makes of each step (docs/protocol.md §6.4).
     pub fn max_attempts(&self) -> u32 {
         self.retries.unwrap_or(DEFAULT_RETRIES) + 1
     }
@@ -449,10 +449,10 @@ impl FunctionOpts {
     }
 }
 
-/// The server's retry default when a function does not set one (protocol §6.4).
+/// The server's retry default when a function does not set one (docs/protocol.md §6.4).
 pub const DEFAULT_RETRIES: u32 = 4;
 
-/// The config JSON of one function as sent at sync (protocol §6.4).
+/// The config JSON of one function as sent at sync (docs/protocol.md §6.4).
 #[derive(Debug, Serialize)]
 pub struct FunctionConfig<'a> {
     /// Composite id `<app id>-<function id>`.
@@ -526,7 +526,7 @@ pub struct Runtime {
     pub url: String,
 }
 
-/// `retries` of a step config: the number of retries, not attempts (protocol §6.4).
+/// `retries` of a step config: the number of retries, not attempts (docs/protocol.md §6.4).
 #[derive(Debug, Serialize)]
 pub struct StepRetries {
     /// Number of retries.
@@ -566,7 +566,7 @@ impl FunctionOpts {
     }
 }
 
-/// `<app id>-<function id>`, joined with one `-`, no slugification (protocol §1.1).
+/// `<app id>-<function id>`, joined with one `-`, no slugification (docs/protocol.md §1.1).
 pub fn composite_id(app_id: &str, function_id: &str) -> String {
     if app_id.is_empty() {
         return function_id.to_owned();
@@ -578,7 +578,7 @@ pub fn composite_id(app_id: &str, function_id: &str) -> String {
     id
 }
 
-/// The app URL with `fnId=<composite id>&stepId=step` appended to its query (protocol §6.4).
+/// The app URL with `fnId=<composite id>&stepId=step` appended to its query (docs/protocol.md §6.4).
 pub fn step_url(app_url: &url::Url, composite_id: &str) -> String {
     let mut url = app_url.clone();
     url.query_pairs_mut()

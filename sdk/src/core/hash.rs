@@ -1,4 +1,4 @@
-//! Step ID hashing and per-request repeat counting (Protocol §1.2).
+//! Step ID hashing and per-request repeat counting (docs/protocol.md §1.2).
 
 use std::collections::HashMap;
 
@@ -13,7 +13,7 @@ pub fn hash_step_id(id: &str) -> String {
 
 /// Appends to `out` the hash of `id` (when `suffix` is `None`) or of `id:n` (when `Some(n)`).
 ///
-/// Protocol §1.2: the n-th repeat of an id is hashed as `id:n`. The suffix is fed to SHA-1
+/// docs/protocol.md §1.2: the n-th repeat of an id is hashed as `id:n`. The suffix is fed to SHA-1
 /// piecewise, so no `id:n` string is built; this runs for every step of every request.
 pub fn hash_step_id_into(id: &str, suffix: Option<u32>, out: &mut String) {
     push_lower_hex(&step_digest(id, suffix), out);
@@ -218,13 +218,13 @@ pub struct HashedStepId {
     /// Lowercase hex SHA-1 sent to and received from the executor as the op `id`.
     pub hash: String,
     /// 0 for the first occurrence of the user id, n for its n-th repeat; reported as
-    /// `userland.index` (Protocol §1.2).
+    /// `userland.index` (docs/protocol.md §1.2).
     pub index: u32,
 }
 
 /// Counts how often each user step ID has been seen during one request.
 ///
-/// Create one per request: Protocol §1.2 counters are per user ID, per request, in discovery
+/// Create one per request: docs/protocol.md §1.2 counters are per user ID, per request, in discovery
 /// order.
 #[derive(Debug, Default)]
 pub struct StepIdCounter {

@@ -1,11 +1,11 @@
-//! Generator ops: what a `206` response reports to the executor (protocol §7.4).
+//! Generator ops: what a `206` response reports to the executor (docs/protocol.md §7.4).
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::wire::ErrorBody;
 
-/// Op codes the SDK emits (protocol §7.4; the server parses the names case-insensitively).
+/// Op codes the SDK emits (docs/protocol.md §7.4; the server parses the names case-insensitively).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum OpCode {
     /// A `step.run` executed in this request; `data` is its output.
@@ -27,7 +27,7 @@ pub enum OpCode {
 /// One op of a `206` body.
 ///
 /// Serialized in the Go SDK's shape, which the conformance runner compares against
-/// (protocol §9.4): the user step id in `name`, an explicit `"data": null` on ops without
+/// (docs/protocol.md §9.4): the user step id in `name`, an explicit `"data": null` on ops without
 /// data, no `opts` on `StepRun`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Op {
@@ -48,10 +48,10 @@ pub struct Op {
     /// Error details for `StepError` / `StepFailed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
-    /// The user id and its repeat index, informational (protocol §1.2).
+    /// The user id and its repeat index, informational (docs/protocol.md §1.2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub userland: Option<Userland>,
-    /// When the step body ran; set on checkpointed steps (protocol §7.14), whose spans the
+    /// When the step body ran; set on checkpointed steps (docs/protocol.md §7.14), whose spans the
     /// server creates from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timing: Option<Timing>,
@@ -80,7 +80,7 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// Options of an op (protocol §7.4).
+/// Options of an op (docs/protocol.md §7.4).
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum OpOpts {

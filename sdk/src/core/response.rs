@@ -1,4 +1,4 @@
-//! Responses of the serve endpoint: status codes, headers and bodies (protocol §4.1, §7.5).
+//! Responses of the serve endpoint: status codes, headers and bodies (docs/protocol.md §4.1, §7.5).
 
 use std::sync::LazyLock;
 
@@ -8,16 +8,16 @@ use serde::Serialize;
 use super::op::Op;
 use super::wire::ErrorBody;
 
-/// The SDK name and version, `inngest-rs:v<semver>` (protocol §4.1: exactly one `:`).
+/// The SDK name and version, `inngest-rs:v<semver>` (docs/protocol.md §4.1: exactly one `:`).
 pub const SDK_HEADER_VALUE: &str = concat!("inngest-rs:v", env!("CARGO_PKG_VERSION"));
 /// The SDK version without `v`.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Language reported in introspection and in-band sync.
 pub const SDK_LANGUAGE: &str = "rust";
-/// The execution/hashing version this SDK implements (protocol §7.9).
+/// The execution/hashing version this SDK implements (docs/protocol.md §7.9).
 pub const REQUEST_VERSION: i64 = 2;
 
-/// Header names of the protocol (protocol §4).
+/// Header names of the protocol (docs/protocol.md §4).
 pub mod headers {
     use http::HeaderName;
 
@@ -50,7 +50,7 @@ pub mod headers {
     pub const RETRY_AFTER: HeaderName = HeaderName::from_static("retry-after");
 }
 
-/// What a call request produced, ready to become a response (protocol §7.5).
+/// What a call request produced, ready to become a response (docs/protocol.md §7.5).
 #[derive(Debug)]
 pub enum CallResponse {
     /// The function returned: `200` with the JSON of its return value.
@@ -73,7 +73,7 @@ pub enum CallResponse {
         /// `Retry-After` (seconds or RFC 3339).
         retry_after: Option<String>,
     },
-    /// A targeted step was not reached: `500`, retriable (protocol §7.13).
+    /// A targeted step was not reached: `500`, retriable (docs/protocol.md §7.13).
     StepNotFound {
         /// The hashed id that was requested.
         requested: String,
@@ -138,7 +138,7 @@ impl CallResponse {
     }
 }
 
-/// A JSON response with the SDK headers every response carries (protocol §4.1).
+/// A JSON response with the SDK headers every response carries (docs/protocol.md §4.1).
 pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Vec<u8>> {
     /// The headers, built once: cloning the map costs a fraction of building it.
     static HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
@@ -173,7 +173,7 @@ pub fn message_response(status: StatusCode, message: &str) -> Response<Vec<u8>> 
 }
 
 /// `401 {"message":"Unauthorized"}` without the headers that identify the SDK, so an
-/// unauthenticated caller cannot fingerprint the deployment (protocol §3.1).
+/// unauthenticated caller cannot fingerprint the deployment (docs/protocol.md §3.1).
 pub fn unauthorized() -> Response<Vec<u8>> {
     let mut res = Response::new(br#"{"message":"Unauthorized"}"#.to_vec());
     *res.status_mut() = StatusCode::UNAUTHORIZED;

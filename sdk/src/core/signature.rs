@@ -1,4 +1,4 @@
-//! Signing keys, `X-Inngest-Signature` verification and API bearer tokens (Protocol §3).
+//! Signing keys, `X-Inngest-Signature` verification and API bearer tokens (docs/protocol.md §3).
 
 use std::fmt;
 
@@ -9,7 +9,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Largest accepted distance, in seconds, between a signature's timestamp and the current time.
 ///
-/// Protocol §3.1: TS rejects |now − t| > 5 min in both directions; we do the same so a
+/// docs/protocol.md §3.1: TS rejects |now − t| > 5 min in both directions; we do the same so a
 /// captured request cannot be replayed later and a clock-skewed forgery window stays small.
 pub const MAX_SIGNATURE_AGE_SECS: u64 = 300;
 
@@ -28,7 +28,7 @@ const MAC_LEN: usize = 32;
 #[derive(Clone)]
 pub struct SigningKey {
     /// The trimmed key exactly as configured, prefix included, because the bearer token
-    /// keeps the prefix (Protocol §3.3).
+    /// keeps the prefix (docs/protocol.md §3.3).
     key: String,
     /// Byte length of the `signkey-<env>-` prefix (0 when absent), computed once so the
     /// per-request MAC does not re-scan the key.
@@ -74,7 +74,7 @@ impl SigningKey {
     /// Signs `body` at `unix_secs`, returning an `X-Inngest-Signature` header value
     /// `t=<secs>&s=<64 lowercase hex>`.
     ///
-    /// Protocol §3.2: responses are signed over their exact bytes with the key that
+    /// docs/protocol.md §3.2: responses are signed over their exact bytes with the key that
     /// validated the request.
     pub fn sign(&self, body: &[u8], unix_secs: i64) -> String {
         let mac = self.mac(body, unix_secs).finalize().into_bytes();
@@ -83,7 +83,7 @@ impl SigningKey {
 
     /// The `Authorization: Bearer` token for the Inngest API.
     ///
-    /// Protocol §3.3: prefix + lowercase hex of SHA-256 over the hex-decoded secret.
+    /// docs/protocol.md §3.3: prefix + lowercase hex of SHA-256 over the hex-decoded secret.
     ///
     /// # Errors
     ///
@@ -94,7 +94,7 @@ impl SigningKey {
         Ok(format!("{}{}", self.prefix(), hex::encode(digest)))
     }
 
-    /// The key hash reported by introspection as `signing_key_hash` (Protocol §5).
+    /// The key hash reported by introspection as `signing_key_hash` (docs/protocol.md §5).
     ///
     /// This is the bearer form, prefix included, as the Go SDK reports it.
     ///
@@ -107,12 +107,12 @@ impl SigningKey {
 
     /// The HMAC key: everything after the prefix, as ASCII bytes.
     ///
-    /// Protocol §3.1: the remaining characters are the key bytes as-is, *not* hex-decoded.
+    /// docs/protocol.md §3.1: the remaining characters are the key bytes as-is, *not* hex-decoded.
     fn hmac_key(&self) -> &[u8] {
         &self.key.as_bytes()[self.prefix_len..]
     }
 
-    /// A MAC primed with `body ++ decimal(t)` (Protocol §3.1), ready to finalize or verify.
+    /// A MAC primed with `body ++ decimal(t)` (docs/protocol.md §3.1), ready to finalize or verify.
     fn mac(&self, body: &[u8], unix_secs: i64) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(self.hmac_key())
             .expect("HMAC-SHA256 accepts keys of any length");
@@ -149,7 +149,7 @@ fn prefix_len(key: &str) -> usize {
 }
 
 /// Hex SHA-256 of the raw event key, reported by introspection as `event_key_hash`
-/// (Protocol §3.4 C, §5).
+/// (docs/protocol.md §3.4 C, §5).
 pub fn event_key_hash(event_key: &str) -> String {
     hex::encode(Sha256::digest(event_key.as_bytes()))
 }
@@ -204,7 +204,7 @@ pub enum SignatureError {
 
 /// Parses an `X-Inngest-Signature` value of the form `t=<secs>&s=<64 hex>`.
 ///
-/// Protocol §3.1: the value is query-string style and the order is not guaranteed; unknown
+/// docs/protocol.md §3.1: the value is query-string style and the order is not guaranteed; unknown
 /// keys are ignored. Parsing never allocates.
 ///
 /// # Errors
@@ -233,7 +233,7 @@ pub fn parse(value: &str) -> Result<SignatureHeader, SignatureError> {
 
 /// Verifies a request signature and returns the index in `keys` of the key that matched.
 ///
-/// `keys` lists the primary key first, then the fallback (Protocol §3.1); the caller signs
+/// `keys` lists the primary key first, then the fallback (docs/protocol.md §3.1); the caller signs
 /// its response with the matching key (§3.2). The MAC covers the raw `body` bytes followed by
 /// the decimal timestamp and is compared in constant time.
 ///
@@ -254,7 +254,7 @@ pub fn verify(
         return Err(SignatureError::NoKey);
     }
     let header = parse(header.ok_or(SignatureError::Missing)?)?;
-    // Protocol §3.1: reject stale signatures and ones from the future alike.
+    // docs/protocol.md §3.1: reject stale signatures and ones from the future alike.
     if now_unix.abs_diff(header.timestamp) > MAX_SIGNATURE_AGE_SECS {
         return Err(SignatureError::Expired);
     }

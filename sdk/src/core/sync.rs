@@ -1,4 +1,4 @@
-//! Bodies of introspection (protocol §5), in-band sync (§6.3) and out-of-band register
+//! Bodies of introspection (docs/protocol.md §5), in-band sync (§6.3) and out-of-band register
 //! (§6.2).
 
 use serde::{Deserialize, Serialize};
@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::config::FunctionConfig;
 use super::response::{SDK_LANGUAGE, SDK_VERSION};
 
-/// Introspection schema version (protocol §5).
+/// Introspection schema version (docs/protocol.md §5).
 pub const SCHEMA_VERSION: &str = "2024-05-24";
 
 /// Capabilities this SDK implements.
@@ -24,7 +24,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     trust_probe: "v1",
 };
 
-/// The unauthenticated introspection body (protocol §5).
+/// The unauthenticated introspection body (docs/protocol.md §5).
 #[derive(Debug, Serialize)]
 pub struct Introspection {
     /// Always [`SCHEMA_VERSION`].
@@ -54,7 +54,7 @@ pub struct Introspection {
 #[derive(Debug, Default, Serialize)]
 pub struct Extra {}
 
-/// The fields only an authenticated caller sees (protocol §5).
+/// The fields only an authenticated caller sees (docs/protocol.md §5).
 #[derive(Debug, Clone, Serialize)]
 pub struct AuthenticatedIntrospection {
     /// Resolved API origin.
@@ -83,14 +83,14 @@ pub struct AuthenticatedIntrospection {
     pub signing_key_fallback_hash: Option<String>,
 }
 
-/// The body of an in-band sync `PUT` (protocol §6.3).
+/// The body of an in-band sync `PUT` (docs/protocol.md §6.3).
 #[derive(Debug, Deserialize)]
 pub struct InBandRequest {
     /// The URL Inngest wants the app to use.
     pub url: String,
 }
 
-/// The in-band sync response (protocol §6.3).
+/// The in-band sync response (docs/protocol.md §6.3).
 #[derive(Debug, Serialize)]
 pub struct InBandResponse<'a> {
     /// App id.
@@ -120,7 +120,7 @@ pub struct InBandResponse<'a> {
     pub capabilities: Capabilities,
 }
 
-/// The out-of-band register body (protocol §6.2).
+/// The out-of-band register body (docs/protocol.md §6.2).
 #[derive(Debug, Serialize)]
 pub struct RegisterRequest<'a> {
     /// Absolute app URL, never with `deployId`.
@@ -170,7 +170,7 @@ impl<'a> RegisterRequest<'a> {
     }
 }
 
-/// The answer to an out-of-band sync `PUT` (protocol §6.2 step 4).
+/// The answer to an out-of-band sync `PUT` (docs/protocol.md §6.2 step 4).
 #[derive(Debug, Serialize)]
 pub struct SyncResult<'a> {
     /// Human-readable result.

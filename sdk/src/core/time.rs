@@ -1,4 +1,4 @@
-//! Duration and timestamp strings as the Inngest server reads and writes them (Protocol §1.3).
+//! Duration and timestamp strings as the Inngest server reads and writes them (docs/protocol.md §1.3).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub enum TimeError {
 
 /// Formats a duration as a whole-second compound string such as `1m30s` or `1w1d`.
 ///
-/// Protocol §1.3: components in `w d h m s` order, zero components omitted, `0s` for zero,
+/// docs/protocol.md §1.3: components in `w d h m s` order, zero components omitted, `0s` for zero,
 /// sub-seconds floored, and any 0 < d < 1 s rounded up to `1s` so a tiny sleep is not sent
 /// as "no sleep".
 pub fn format_duration(d: Duration) -> String {
@@ -65,7 +65,7 @@ pub fn format_duration(d: Duration) -> String {
 
 /// Parses a Go-style duration string, extended with `d` (24 h) and `w` (168 h).
 ///
-/// Protocol §1.3: the server uses `go-str2duration`, so this accepts what it accepts:
+/// docs/protocol.md §1.3: the server uses `go-str2duration`, so this accepts what it accepts:
 /// `ns us µs ms s m h d w`, concatenated (`2h45m`, `1w2d`), with decimal fractions (`1.5h`),
 /// an optional leading `+`, and the bare string `0`.
 ///
@@ -110,7 +110,7 @@ pub fn format_rfc3339(t: DateTime<Utc>) -> String {
 /// Resolves a sleep target or timeout that is either an RFC 3339 instant or a duration
 /// relative to `now`.
 ///
-/// Protocol §1.3: sleeps and `waitForEvent`/`invoke` timeouts may be absolute timestamps.
+/// docs/protocol.md §1.3: sleeps and `waitForEvent`/`invoke` timeouts may be absolute timestamps.
 /// A string of at least 10 characters that parses as RFC 3339 is an instant; anything else
 /// is parsed with [`parse_duration`] and added to `now`.
 ///

@@ -1,4 +1,4 @@
-//! Wire types of call requests (protocol §7.1) and of memoized step values (§7.2).
+//! Wire types of call requests (docs/protocol.md §7.1) and of memoized step values (§7.2).
 //!
 //! A call request is parsed once, from its text, without copying any part of it: the event,
 //! the batch and every memoized value stay where they are in the body (a [`RawJson`] is a
@@ -122,7 +122,7 @@ impl PartialEq for RawJson {
     }
 }
 
-/// The body of a `POST` call request from the executor (protocol §7.1).
+/// The body of a `POST` call request from the executor (docs/protocol.md §7.1).
 #[derive(Debug)]
 pub struct CallRequest {
     /// The triggering event (the first event of a batch). `None` when absent or `null`,
@@ -185,7 +185,7 @@ impl CallRequest {
     }
 }
 
-/// `ctx` of a call request (protocol §7.1). Unknown fields are ignored.
+/// `ctx` of a call request (docs/protocol.md §7.1). Unknown fields are ignored.
 #[derive(Debug, Default)]
 pub struct CallContext {
     /// The run's ULID.
@@ -266,7 +266,7 @@ struct WireStack<'a> {
     current: u64,
 }
 
-/// The memo of a call request (protocol §7.2): memoized values by the digest of their
+/// The memo of a call request (docs/protocol.md §7.2): memoized values by the digest of their
 /// hashed step id. A key that is not a hash this SDK can compute (40 lowercase hex digits)
 /// could never be looked up, so it is dropped while parsing.
 #[derive(Clone)]
@@ -403,7 +403,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MemoEntries<'a> {
 }
 
 /// The error object carried by `StepError`/`StepFailed` ops, memoized step errors and
-/// function error responses (protocol §7.4, §7.5).
+/// function error responses (docs/protocol.md §7.4, §7.5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// Error class; `"Error"` for generic errors.
@@ -417,7 +417,7 @@ pub struct ErrorBody {
     pub stack: Option<String>,
 }
 
-/// The memoized value of a `step.run`-type step or an `invoke` (protocol §7.2), decoded in
+/// The memoized value of a `step.run`-type step or an `invoke` (docs/protocol.md §7.2), decoded in
 /// one pass: the output goes straight into the type the step returns.
 #[derive(Debug)]
 pub enum RunMemo<T> {

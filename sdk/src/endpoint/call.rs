@@ -1,4 +1,4 @@
-//! `POST`: call requests, the trust probe and large run state (protocol §7).
+//! `POST`: call requests, the trust probe and large run state (docs/protocol.md §7).
 
 use super::*;
 
@@ -75,7 +75,7 @@ impl Endpoint {
             ));
         };
         let Some(entry) = self.inner.by_id.get(fn_id).map(|&i| &self.inner.entries[i]) else {
-            // Protocol §7.1: an unknown function is a 500, so a deploy in progress can recover.
+            // docs/protocol.md §7.1: an unknown function is a 500, so a deploy in progress can recover.
             return Err(Refused::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("function \"{fn_id}\" is not served by this app"),
@@ -129,7 +129,7 @@ impl Endpoint {
             },
             Some(target) => StepMode::Target(target.to_owned()),
         };
-        // Protocol §7.14: steps are checkpointed in a first-attempt discovery call that may
+        // docs/protocol.md §7.14: steps are checkpointed in a first-attempt discovery call that may
         // run steps inline, when the executor names the function and the queue item (as the
         // TS SDK decides). Retries and targeted calls stay classic.
         let checkpoint = entry
@@ -173,7 +173,7 @@ impl Endpoint {
     }
 
     /// Replaces the events and steps of a `use_api` request with the run's state fetched
-    /// from the API (protocol §7.10).
+    /// from the API (docs/protocol.md §7.10).
     async fn load_run_state(&self, mut request: CallRequest) -> Result<CallRequest, Refused> {
         let client = &self.inner.client;
         let run_id = request.ctx.run_id.as_str();
@@ -219,7 +219,7 @@ struct Started {
     future: Result<HandlerFuture, Error>,
     /// The step tool, which shares the run's state with the engine.
     step: Step,
-    /// Set when this call checkpoints its steps (protocol §7.14).
+    /// Set when this call checkpoints its steps (docs/protocol.md §7.14).
     checkpoint: Option<Checkpoint>,
 }
 

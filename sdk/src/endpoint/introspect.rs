@@ -1,4 +1,4 @@
-//! `GET`: introspection (protocol §5).
+//! `GET`: introspection (docs/protocol.md §5).
 
 use super::*;
 

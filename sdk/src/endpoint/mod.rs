@@ -1,4 +1,4 @@
-//! The serve endpoint over plain `http` types: `GET` introspection (protocol §5), `PUT` sync
+//! The serve endpoint over plain `http` types: `GET` introspection (docs/protocol.md §5), `PUT` sync
 //! (§6), `POST` execution (§7). Framework adapters only move bytes in and out of
 //! [`Endpoint::handle`].
 
@@ -35,7 +35,7 @@ mod call;
 mod introspect;
 mod sync;
 /// Default cap on request bodies: the executor sends up to 4 MiB of state inline and
-/// switches to `use_api` above that (protocol §7.5, §7.10); the margin covers encoding.
+/// switches to `use_api` above that (docs/protocol.md §7.5, §7.10); the margin covers encoding.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The time source for signature freshness and `sleep_until`; tests pass a fake clock.
@@ -269,7 +269,7 @@ impl Endpoint {
             if self.inner.client.config().mode() == Mode::Cloud
                 && self.inner.client.config().signing_key().is_none()
             {
-                // Protocol §2.2: without a key nothing can be verified, so nothing is served.
+                // docs/protocol.md §2.2: without a key nothing can be verified, so nothing is served.
                 tracing::error!(
                     "in cloud mode but no signing key is configured (INNGEST_SIGNING_KEY)"
                 );
@@ -298,7 +298,7 @@ impl Endpoint {
         }
     }
 
-    /// Registers the functions with Inngest out-of-band (protocol §6.2), announcing
+    /// Registers the functions with Inngest out-of-band (docs/protocol.md §6.2), announcing
     /// `app_url` (after the serve origin/path overrides). Apps call this at start-up in
     /// production.
     pub async fn register(&self, app_url: &str) -> Result<bool, SyncError> {
@@ -318,7 +318,7 @@ impl Endpoint {
     }
 
     /// Checks the request signature. In cloud mode it is required; in dev mode it is
-    /// checked only when present and a key is configured (protocol §2.2).
+    /// checked only when present and a key is configured (docs/protocol.md §2.2).
     fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Auth<'_> {
         let config = self.inner.client.config();
         let header = headers
@@ -335,7 +335,7 @@ impl Endpoint {
         }
     }
 
-    /// Adds `X-Inngest-Signature` over the exact response bytes (protocol §3.2).
+    /// Adds `X-Inngest-Signature` over the exact response bytes (docs/protocol.md §3.2).
     fn sign(&self, mut res: Response<Vec<u8>>, key: Option<&SigningKey>) -> Response<Vec<u8>> {
         if let Some(key) = key {
             let value = key.sign(res.body(), self.now().timestamp());

@@ -1,4 +1,4 @@
-//! `PUT`: in-band and out-of-band sync (protocol §6).
+//! `PUT`: in-band and out-of-band sync (docs/protocol.md §6).
 
 use super::*;
 
@@ -131,7 +131,7 @@ impl Endpoint {
     }
 
     /// The URL sent at sync: `url` without `deployId`, with the serve origin and path
-    /// overrides applied; the query string survives (protocol §6.2, §12 item 10).
+    /// overrides applied; the query string survives (docs/protocol.md §6.2, §12 item 10).
     pub(super) fn advertised_url(&self, mut url: Url) -> Result<Url, SyncError> {
         let config = self.inner.client.config();
         if let Some(origin) = config.serve_origin() {

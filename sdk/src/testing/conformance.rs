@@ -1,5 +1,5 @@
 //! The five fixture functions of the official conformance runner's serve cases
-//! (protocol §9.4), mirroring the Go SDK's fixture app function for function.
+//! (docs/protocol.md §9.4), mirroring the Go SDK's fixture app function for function.
 //!
 //! They never checkpoint (see [`functions`]). The `conformance` example serves them; the golden tests in `tests/conformance.rs` replay
 //! the runner's request sequences against them.
@@ -37,7 +37,7 @@ struct Second {
 /// The options of a fixture function: the runner's cases pin the classic call sequence
 /// (one executor call per step; the official Go fixture, whose SDK checkpoints only on
 /// request, serves it), so the fixture never checkpoints, whatever the client's setting
-/// (protocol §7.14). The JS SDK v4 with its default checkpointing fails `steps-serial` the
+/// (docs/protocol.md §7.14). The JS SDK v4 with its default checkpointing fails `steps-serial` the
 /// same way this fixture would: the first answer is the sleep, not the first step.
 fn classic(id: &str) -> FunctionOpts {
     FunctionOpts::new(id).without_checkpointing()

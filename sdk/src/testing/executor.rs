@@ -137,7 +137,7 @@ impl FakeExecutorBuilder {
     }
 
     /// Sends `use_api: true` with empty `events` and `steps`, so the app must fetch them
-    /// from `GET /v0/runs/{id}/batch` and `/actions` (protocol §7.10).
+    /// from `GET /v0/runs/{id}/batch` and `/actions` (docs/protocol.md §7.10).
     pub fn use_api(mut self, use_api: bool) -> Self {
         self.use_api = use_api;
         self
@@ -257,7 +257,7 @@ impl FakeExecutor {
     }
 
     /// Serves `endpoint` in-process: calls go straight to [`Endpoint::handle`]. Syncs
-    /// first with an in-band `PUT` (protocol §6.3) to learn the function configs, or
+    /// first with an in-band `PUT` (docs/protocol.md §6.3) to learn the function configs, or
     /// accepts the out-of-band registration the `PUT` triggers (§6.2).
     ///
     /// # Errors
@@ -378,7 +378,7 @@ impl FakeExecutor {
     }
 
     /// Starts a run of the function with composite id `function_id` directly, with an
-    /// `inngest/function.invoked` event carrying `data` (protocol §8.5). This is how cron
+    /// `inngest/function.invoked` event carrying `data` (docs/protocol.md §8.5). This is how cron
     /// functions are run in tests.
     ///
     /// # Panics
@@ -502,7 +502,7 @@ impl FakeExecutor {
     }
 
     /// Answers the next `count` checkpoint requests with `500`, as an Inngest API that is
-    /// down would (protocol §7.14). The SDK retries a failed checkpoint, then answers the
+    /// down would (docs/protocol.md §7.14). The SDK retries a failed checkpoint, then answers the
     /// call with the steps it could not report.
     pub fn fail_checkpoints(&self, count: usize) {
         self.fail_checkpoints_with(count, 500);
@@ -535,7 +535,7 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether an API request carries the bearer of the signing key (protocol §3.3). Without
+    /// Whether an API request carries the bearer of the signing key (docs/protocol.md §3.3). Without
     /// a key, like the dev server, no bearer is required.
     pub(crate) fn authorized(&self, headers: &HeaderMap) -> bool {
         let Some(key) = &self.signing_key else {
@@ -559,7 +559,7 @@ impl Shared {
         }
     }
 
-    /// Headers of the in-band sync `PUT` (protocol §4.2, §6.3).
+    /// Headers of the in-band sync `PUT` (docs/protocol.md §4.2, §6.3).
     fn sync_headers(&self, body: &[u8]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -581,7 +581,7 @@ impl Shared {
         headers
     }
 
-    /// Sends one call request (protocol §4.2, §7.1).
+    /// Sends one call request (docs/protocol.md §4.2, §7.1).
     async fn send_call(&self, call: &PreparedCall) -> Result<CallResult, String> {
         let body = serde_json::to_vec(&call.body).map_err(|e| e.to_string())?;
         let step_id = call.step.as_deref().unwrap_or("step");

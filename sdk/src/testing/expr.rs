@@ -1,5 +1,5 @@
 //! A small evaluator for the CEL subset that Inngest `if` and `expression` strings use
-//! (Protocol §1.4), so the fake executor can match `waitForEvent`, `cancel` and triggers.
+//! (docs/protocol.md §1.4), so the fake executor can match `waitForEvent`, `cancel` and triggers.
 //!
 //! Supported: variables and member paths (`event.data.id`, `event.data["key"]`), string
 //! literals in single or double quotes, integers and floats (compared numerically, so

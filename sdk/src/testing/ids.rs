@@ -21,7 +21,7 @@ pub(crate) fn ulid(millis: i64, counter: u64) -> String {
     out
 }
 
-/// A UUID-shaped internal function id derived from the composite id (protocol §7.1: the
+/// A UUID-shaped internal function id derived from the composite id (docs/protocol.md §7.1: the
 /// server sends its internal UUID as `ctx.fn_id`, never the composite id).
 pub(crate) fn function_uuid(composite_id: &str) -> String {
     let digest = hex::encode(Sha1::digest(composite_id.as_bytes()));
@@ -35,7 +35,7 @@ pub(crate) fn function_uuid(composite_id: &str) -> String {
     )
 }
 
-/// `value` with every object's keys sorted, so the request body is JCS-like (protocol §7.1)
+/// `value` with every object's keys sorted, so the request body is JCS-like (docs/protocol.md §7.1)
 /// whatever serde_json's map order is in this build.
 pub(crate) fn canonical(value: Value) -> Value {
     match value {

@@ -3,7 +3,7 @@
 //! [`FakeExecutor`] is an in-process stand-in for the Inngest server. It drives your
 //! functions to completion through the app's real serve endpoint ([`Endpoint::handle`],
 //! or any app over HTTP), with call requests shaped exactly like the real executor's
-//! (protocol §4.2, §7.1), and records every call, step and event so tests can assert on
+//! (docs/protocol.md §4.2, §7.1), and records every call, step and event so tests can assert on
 //! what Inngest would observe. Time is fake: nothing sleeps for real, and
 //! [`FakeExecutor::advance`] is the only way time moves.
 //!
@@ -90,7 +90,7 @@
 //! - Cloud mode with [`FakeExecutorBuilder::with_signing_key`] (signed calls and syncs,
 //!   bearer required on the API) and large-payload mode with
 //!   [`FakeExecutorBuilder::use_api`] (§7.10).
-//! - Async checkpointing (protocol §7.14): `POST /v1/checkpoint/{runID}/async` records
+//! - Async checkpointing (docs/protocol.md §7.14): `POST /v1/checkpoint/{runID}/async` records
 //!   the `StepRun` ops of a run while its call is in flight (the steps show
 //!   [`StepRecord::checkpointed`]), refuses other opcodes (`400`), a wrong `fn_id` (`400`),
 //!   an unknown run (`404`) and a queue item that is not the call in flight (`409`), and

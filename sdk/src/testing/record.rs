@@ -164,7 +164,7 @@ pub enum StepKind {
 pub struct StepRecord {
     /// The user-facing step id (the op's `name`).
     pub id: String,
-    /// The hashed step id (protocol §1.2).
+    /// The hashed step id (docs/protocol.md §1.2).
     pub hashed_id: String,
     /// What kind of step it was.
     pub kind: StepKind,
@@ -177,12 +177,12 @@ pub struct StepRecord {
     pub attempts: u32,
     /// Fake time the step completed.
     pub completed_at: DateTime<Utc>,
-    /// Whether the step was reported through the checkpoint API (protocol §7.14) rather
+    /// Whether the step was reported through the checkpoint API (docs/protocol.md §7.14) rather
     /// than in a call's response.
     pub checkpointed: bool,
 }
 
-/// A `POST /v1/checkpoint/{runID}/async` the fake received (protocol §7.14).
+/// A `POST /v1/checkpoint/{runID}/async` the fake received (docs/protocol.md §7.14).
 #[derive(Debug, Clone)]
 pub struct CheckpointRecord {
     /// The run id of the path.

@@ -1,4 +1,4 @@
-//! The fake's loopback HTTP server: the parts of the Inngest API an app calls (protocol
+//! The fake's loopback HTTP server: the parts of the Inngest API an app calls (docs/protocol.md
 //! §6.2, §7.10, §8.2). Handlers only record; runs move when the test drives them.
 
 use std::sync::Arc;
@@ -25,7 +25,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// `POST /e/{key}`: one event or an array (protocol §8.2). Any key is accepted.
+/// `POST /e/{key}`: one event or an array (docs/protocol.md §8.2). Any key is accepted.
 async fn receive_events(
     AxumState(shared): AxumState<Arc<Shared>>,
     Path(_key): Path<String>,
@@ -46,7 +46,7 @@ async fn receive_events(
         let error = if name.is_empty() {
             Some("an event has no name".to_owned())
         } else if name.to_ascii_lowercase().starts_with("inngest/") {
-            // Protocol §8.1: internal event names are reserved.
+            // docs/protocol.md §8.1: internal event names are reserved.
             Some(format!(
                 "event name {name:?} is reserved for internal events"
             ))
@@ -70,7 +70,7 @@ async fn receive_events(
     let ids: Vec<String> = events
         .into_iter()
         .map(|mut event| {
-            // Protocol §8.1: `data._inngest` is stripped from incoming events.
+            // docs/protocol.md §8.1: `data._inngest` is stripped from incoming events.
             if let Some(data) = event.get_mut("data").and_then(Value::as_object_mut) {
                 data.remove("_inngest");
             }
@@ -81,7 +81,7 @@ async fn receive_events(
     json(StatusCode::OK, &json!({"ids": ids, "status": 200}))
 }
 
-/// `POST /fn/register` (protocol §6.2): the functions become callable at their
+/// `POST /fn/register` (docs/protocol.md §6.2): the functions become callable at their
 /// `runtime.url`.
 async fn register_functions(
     AxumState(shared): AxumState<Arc<Shared>>,
@@ -114,7 +114,7 @@ async fn register_functions(
     }
 }
 
-/// `GET /v0/runs/{run_id}/batch` (protocol §7.10): the run's events.
+/// `GET /v0/runs/{run_id}/batch` (docs/protocol.md §7.10): the run's events.
 async fn run_batch(
     AxumState(shared): AxumState<Arc<Shared>>,
     Path(run_id): Path<String>,
@@ -123,7 +123,7 @@ async fn run_batch(
     run_part(&shared, &run_id, "batch", &headers)
 }
 
-/// `GET /v0/runs/{run_id}/actions` (protocol §7.10): the run's memoized steps.
+/// `GET /v0/runs/{run_id}/actions` (docs/protocol.md §7.10): the run's memoized steps.
 async fn run_actions(
     AxumState(shared): AxumState<Arc<Shared>>,
     Path(run_id): Path<String>,
@@ -151,7 +151,7 @@ fn run_part(shared: &Shared, run_id: &str, part: &str, headers: &HeaderMap) -> R
     json(StatusCode::OK, &body)
 }
 
-/// `POST /v1/checkpoint/{run_id}/async` (protocol §7.14): steps reported while a call is
+/// `POST /v1/checkpoint/{run_id}/async` (docs/protocol.md §7.14): steps reported while a call is
 /// in flight.
 async fn checkpoint_async(
     AxumState(shared): AxumState<Arc<Shared>>,

@@ -1,6 +1,6 @@
 //! The fake executor's state machine, without I/O: registered functions, runs, their
 //! queue of calls and their pauses, and how events, timers and call responses move them
-//! (protocol §7, §8). The driver in `executor.rs` feeds it and makes the calls.
+//! (docs/protocol.md §7, §8). The driver in `executor.rs` feeds it and makes the calls.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -20,13 +20,13 @@ use crate::Endpoint;
 use crate::core::config::{FUNCTION_FAILED_EVENT, FUNCTION_INVOKED_EVENT};
 use crate::core::time::{parse_duration, parse_time_or_duration};
 
-/// `inngest/function.finished`: resumes invokes (protocol §8.3, §8.5).
+/// `inngest/function.finished`: resumes invokes (docs/protocol.md §8.3, §8.5).
 const FUNCTION_FINISHED_EVENT: &str = "inngest/function.finished";
-/// `inngest/function.cancelled` (protocol §8.3).
+/// `inngest/function.cancelled` (docs/protocol.md §8.3).
 const FUNCTION_CANCELLED_EVENT: &str = "inngest/function.cancelled";
-/// Event ids and idempotency keys dedupe for 24 hours (protocol §8.1, §6.4).
+/// Event ids and idempotency keys dedupe for 24 hours (docs/protocol.md §8.1, §6.4).
 const DEDUPE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
-/// The server clamps `Retry-After` to [1 s, 24 h] (protocol §7.5).
+/// The server clamps `Retry-After` to [1 s, 24 h] (docs/protocol.md §7.5).
 const MIN_RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
 const MAX_RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
@@ -48,7 +48,7 @@ pub(crate) struct App {
     pub(crate) endpoint: Option<Endpoint>,
 }
 
-/// A function as registered at sync (protocol §6.4), with what the fake models.
+/// A function as registered at sync (docs/protocol.md §6.4), with what the fake models.
 #[derive(Debug, Clone)]
 pub(crate) struct FunctionDef {
     pub(crate) id: String,
@@ -121,11 +121,11 @@ struct Run {
     started_at: DateTime<Utc>,
     ended_at: Option<DateTime<Utc>>,
     outcome: Outcome,
-    /// Hashed id → memoized value (protocol §7.2).
+    /// Hashed id → memoized value (docs/protocol.md §7.2).
     memo: Map<String, Value>,
     /// Hashed ids in completion order (`ctx.stack.stack`).
     stack: Vec<String>,
-    /// `-1` until the SDK announced its request version (protocol §7.9).
+    /// `-1` until the SDK announced its request version (docs/protocol.md §7.9).
     version: i64,
     /// Set by the first `StepPlanned` and kept for the rest of the run.
     disable_immediate: bool,
@@ -237,7 +237,7 @@ impl State {
         self.apps.len() - 1
     }
 
-    /// Registers the functions of a sync (the `functions` array of protocol §6.3/§6.4),
+    /// Registers the functions of a sync (the `functions` array of docs/protocol.md §6.3/§6.4),
     /// replacing earlier registrations with the same ids.
     pub(crate) fn register(&mut self, app: usize, functions: &Value) -> Result<(), String> {
         let list = functions.as_array().ok_or("`functions` is not an array")?;
@@ -266,7 +266,7 @@ impl State {
 
     /// Records an event; it is processed by [`State::process_events`]. `event` must be an
     /// object with a `name`; `data`, `user`, `ts` and `id` are filled in as the server does
-    /// (protocol §8.1). Returns its index.
+    /// (docs/protocol.md §8.1). Returns its index.
     pub(crate) fn receive(
         &mut self,
         mut event: Value,
@@ -320,7 +320,7 @@ impl State {
         }
     }
 
-    /// Protocol §7.4, §8: an event resumes waits first, then cancels runs, then triggers.
+    /// docs/protocol.md §7.4, §8: an event resumes waits first, then cancels runs, then triggers.
     fn process_event(&mut self, seq: usize, now: DateTime<Utc>) {
         let event = self.events[seq].event.clone();
         let name = event
@@ -345,7 +345,7 @@ impl State {
         }
         self.cancel_runs(seq, &name, &event, now);
         let targets: Vec<usize> = if name == FUNCTION_INVOKED_EVENT {
-            // Protocol §8.5: triggers are bypassed; `_inngest.fn_id` routes the event.
+            // docs/protocol.md §8.5: triggers are bypassed; `_inngest.fn_id` routes the event.
             let fn_id = event
                 .pointer("/data/_inngest/fn_id")
                 .and_then(Value::as_str);
@@ -608,7 +608,7 @@ impl State {
         });
     }
 
-    /// Protocol §7.3/§7.9 (version 2): after progress, discover again unless planned
+    /// docs/protocol.md §7.3/§7.9 (version 2): after progress, discover again unless planned
     /// siblings are still in flight or a discovery is already queued.
     fn maybe_discover(&mut self, run: usize, now: DateTime<Utc>) {
         let r = &self.runs[run];
@@ -621,7 +621,7 @@ impl State {
         self.enqueue(run, None, 0, now);
     }
 
-    /// Takes the next due call, in FIFO order, and builds its request (protocol §7.1).
+    /// Takes the next due call, in FIFO order, and builds its request (docs/protocol.md §7.1).
     /// A run over the call limit fails instead.
     pub(crate) fn next_call(&mut self, now: DateTime<Utc>) -> Option<PreparedCall> {
         loop {
@@ -680,7 +680,7 @@ impl State {
         }
     }
 
-    /// Applies the app's answer to a call (protocol §7.5, §7.6).
+    /// Applies the app's answer to a call (docs/protocol.md §7.5, §7.6).
     pub(crate) fn apply(
         &mut self,
         call: PreparedCall,
@@ -796,7 +796,7 @@ impl State {
         no_retry: bool,
         now: DateTime<Utc>,
     ) {
-        // Protocol §7.4: pauses are processed before the other ops of a response.
+        // docs/protocol.md §7.4: pauses are processed before the other ops of a response.
         let (waits, others): (Vec<Value>, Vec<Value>) = ops
             .into_iter()
             .partition(|op| op_code(op).eq_ignore_ascii_case("WaitForEvent"));
@@ -911,7 +911,7 @@ impl State {
         }
     }
 
-    /// Protocol §8.5: an `InvokeFunction` op creates an `inngest/function.invoked` event
+    /// docs/protocol.md §8.5: an `InvokeFunction` op creates an `inngest/function.invoked` event
     /// routed to the target by `_inngest.fn_id`.
     fn invoke(
         &mut self,
@@ -985,7 +985,7 @@ impl State {
         self.maybe_discover(run, now);
     }
 
-    /// `POST /v1/checkpoint/{run_id}/async` (protocol §7.14): saves the `StepRun` ops of
+    /// `POST /v1/checkpoint/{run_id}/async` (docs/protocol.md §7.14): saves the `StepRun` ops of
     /// a run whose call is in flight, as the server's async checkpoint API does. Returns
     /// the status and the error message to answer.
     pub(crate) fn checkpoint(
@@ -1071,7 +1071,7 @@ impl State {
     }
 
     /// Ends a run and emits `inngest/function.failed` / `.cancelled` and `.finished`
-    /// (protocol §8.3).
+    /// (docs/protocol.md §8.3).
     fn finish(&mut self, run: usize, outcome: Outcome, now: DateTime<Utc>) {
         self.queue.retain(|q| q.run != run);
         let r = &mut self.runs[run];
@@ -1224,7 +1224,7 @@ impl StepDone {
         self
     }
 
-    /// Protocol §7.2: a step that failed for good is memoized as `{"error": …}`.
+    /// docs/protocol.md §7.2: a step that failed for good is memoized as `{"error": …}`.
     fn error(mut self, error: Value) -> Self {
         self.memo = json!({ "error": error });
         self.error = Some(error);
@@ -1259,7 +1259,7 @@ fn name_matches(trigger: &str, name: &str) -> bool {
     }
 }
 
-/// `runtime.url` with `stepId` set (protocol §7.1).
+/// `runtime.url` with `stepId` set (docs/protocol.md §7.1).
 fn step_url(url: &Url, step_id: &str) -> Url {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
@@ -1275,7 +1275,7 @@ fn step_url(url: &Url, step_id: &str) -> Url {
 }
 
 /// `Retry-After`: up to 7 characters are seconds, else an RFC 3339 instant; clamped to
-/// [1 s, 24 h] from now (protocol §7.5).
+/// [1 s, 24 h] from now (docs/protocol.md §7.5).
 fn retry_after_due(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let at = if value.len() <= 7 {
         now + chrono::TimeDelta::seconds(value.trim().parse::<i64>().ok()?)
@@ -1287,7 +1287,7 @@ fn retry_after_due(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     Some(at.clamp(now + MIN_RETRY_AFTER, now + MAX_RETRY_AFTER))
 }
 
-/// Reads one function config of a sync (protocol §6.4).
+/// Reads one function config of a sync (docs/protocol.md §6.4).
 fn parse_function(app: usize, f: &Value) -> Result<FunctionDef, String> {
     let id = f
         .get("id")

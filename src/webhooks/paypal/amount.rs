@@ -1,4 +1,4 @@
-//! PayPal decimal amount strings → integer minor units, exactly (integrations.md §7: never
+//! PayPal decimal amount strings → integer minor units, exactly (docs/integrations.md §7: never
 //! through `f64`, which cannot represent most cent values).
 
 use huckleberry_functions::events::Currency;

@@ -1,5 +1,5 @@
 //! PayPal signing certificates: which URLs we may fetch (SSRF guard), how a fetched PEM is
-//! read, and when it is valid (integrations.md §2.4, §11 "PayPal-specific").
+//! read, and when it is valid (docs/integrations.md §2.4, §11 "PayPal-specific").
 
 use std::fmt;
 use std::future::Future;

@@ -1,5 +1,5 @@
 //! PayPal webhook envelope and `PAYMENT.CAPTURE.COMPLETED` capture, as lenient DTOs, and their
-//! mapping to `purchase/mentorship` (integrations.md §2.1, §2.2).
+//! mapping to `purchase/mentorship` (docs/integrations.md §2.1, §2.2).
 
 use chrono::{DateTime, Utc};
 use huckleberry_functions::events::{

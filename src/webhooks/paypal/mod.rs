@@ -1,5 +1,5 @@
 //! PayPal webhooks: offline ("self") verification of transmission signatures
-//! (integrations.md §2.4, §11) and the mapping of `PAYMENT.CAPTURE.COMPLETED` to
+//! (docs/integrations.md §2.4, §11) and the mapping of `PAYMENT.CAPTURE.COMPLETED` to
 //! `purchase/mentorship` (§2.1, §2.2).
 //!
 //! Offline verification, step by step:

@@ -2,7 +2,7 @@
 //!
 //! Two sources of signatures:
 //! - PayPal's own 2014 vector (PayPal-Python-SDK sample + PayPal-node-SDK certificate mock,
-//!   integrations.md §2.4), `SHA1withRSA`: the real message format and CRC, end to end.
+//!   docs/integrations.md §2.4), `SHA1withRSA`: the real message format and CRC, end to end.
 //! - A test-only RSA key and self-signed certificate in `tests/fixtures/paypal-test-signer/`,
 //!   signing `SHA256withRSA` messages here: every rejection case on today's algorithm.
 

@@ -1,5 +1,5 @@
-//! The webhook routes: bytes in, verify, then parse, then deliver to Inngest (DESIGN §5,
-//! STYLE rule 7). One handler file per provider; this file holds what they share: the state
+//! The webhook routes: bytes in, verify, then parse, then deliver to Inngest (docs/design.md §5,
+//! docs/design.md §8 rule 7). One handler file per provider; this file holds what they share: the state
 //! built at start-up, the clock, delivery to Inngest and the replies.
 //!
 //! Status policy (the module doc of [`crate::webhooks`] explains each choice):

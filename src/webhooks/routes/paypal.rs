@@ -1,8 +1,8 @@
 //! `POST /api/paypal/webhook`: a verified `PAYMENT.CAPTURE.COMPLETED` becomes
-//! `purchase/mentorship` (DESIGN §5, integrations.md §2).
+//! `purchase/mentorship` (docs/design.md §5, docs/integrations.md §2).
 //!
 //! The order lookup for the payer's email happens here, in the route, not in the Inngest
-//! function (integrations.md §2.2 suggested the function): the event then carries a complete,
+//! function (docs/integrations.md §2.2 suggested the function): the event then carries a complete,
 //! validated purchase like Stripe's, and onboarding-flow has one input shape. The cost is one
 //! PayPal call per capture (the token is cached); when it fails the route answers 503 and
 //! PayPal retries the delivery (up to 25 times over 3 days), so nothing is lost.

@@ -1,5 +1,5 @@
 //! `POST /api/stripe/webhook`: a verified Checkout Session payment becomes
-//! `purchase/mentorship` (DESIGN §5, integrations.md §1).
+//! `purchase/mentorship` (docs/design.md §5, docs/integrations.md §1).
 
 use axum::extract::State;
 use axum::http::HeaderMap;

@@ -1,6 +1,6 @@
 //! `POST /api/clerk/webhook` and `POST /api/resend/webhook`: one Svix verifier, forwarded as
-//! `clerk/<type>` / `resend/<type>` with the provider's `data` untouched (DESIGN §3, §5;
-//! integrations.md §4.4–4.5, §5.2–5.3, §6).
+//! `clerk/<type>` / `resend/<type>` with the provider's `data` untouched (docs/design.md §3, §5;
+//! docs/integrations.md §4.4–4.5, §5.2–5.3, §6).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
