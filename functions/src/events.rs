@@ -355,10 +355,23 @@ impl EventId {
         Self(format!("resend-{svix_id}"))
     }
 
-    /// `discord-<clerk id>-<discord id>` for `user/discord.connected`.
+    /// `discord-<clerk id>-<discord id>[-<purchase id>]` for `user/discord.connected`.
+    ///
+    /// The purchase is part of it: a buyer who connects again for a second purchase (after
+    /// leaving the guild, say) within Inngest's 24 h dedupe window must not have that
+    /// connection dropped as a duplicate of the first.
     #[must_use]
-    pub fn discord_connected(clerk_user_id: &str, discord_user_id: &str) -> Self {
-        Self(format!("discord-{clerk_user_id}-{discord_user_id}"))
+    pub fn discord_connected(
+        clerk_user_id: &str,
+        discord_user_id: &str,
+        purchase_id: Option<&str>,
+    ) -> Self {
+        match purchase_id {
+            Some(purchase) => Self(format!(
+                "discord-{clerk_user_id}-{discord_user_id}-{purchase}"
+            )),
+            None => Self(format!("discord-{clerk_user_id}-{discord_user_id}")),
+        }
     }
 
     /// `onboarded-<purchase_id>` for `mentorship/onboarding.completed`.
@@ -562,8 +575,12 @@ mod tests {
         assert_eq!(EventId::clerk("msg_1").as_str(), "clerk-msg_1");
         assert_eq!(EventId::resend("msg_2").as_str(), "resend-msg_2");
         assert_eq!(
-            EventId::discord_connected("user_2abc", "8035").as_str(),
+            EventId::discord_connected("user_2abc", "8035", None).as_str(),
             "discord-user_2abc-8035"
+        );
+        assert_eq!(
+            EventId::discord_connected("user_2abc", "8035", Some("cs_2")).as_str(),
+            "discord-user_2abc-8035-cs_2"
         );
         assert_eq!(
             EventId::onboarding_completed("cs_test_a1").to_string(),

@@ -307,7 +307,7 @@ async fn complete(
         source: flow.source,
     };
     let event = inngest_sdk::Event::new(DiscordConnected::NAME, data)
-        .id(EventId::discord_connected(&flow.uid, &user.id).as_str());
+        .id(EventId::discord_connected(&flow.uid, &user.id, flow.pid.as_deref()).as_str());
     if let Err(error) = app.inngest.send(&event).await {
         tracing::error!(error = %error, "sending user/discord.connected failed");
         return Page::Error {

@@ -189,7 +189,7 @@ async fn oauth_callback_success_joins_the_guild_with_the_role_and_sends_the_even
     assert_eq!(events[0]["name"], "user/discord.connected");
     assert_eq!(
         events[0]["id"],
-        format!("discord-{CLERK_USER}-{DISCORD_USER}")
+        format!("discord-{CLERK_USER}-{DISCORD_USER}-{PURCHASE}")
     );
     assert_eq!(
         events[0]["data"],

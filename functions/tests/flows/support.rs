@@ -426,7 +426,7 @@ pub(crate) fn connected(
             source: ConnectSource::Email,
         },
     )
-    .id(EventId::discord_connected(user, discord_user).as_str())
+    .id(EventId::discord_connected(user, discord_user, purchase_id).as_str())
 }
 
 /// `clerk/user.created` as the Clerk webhook route forwards it: the Clerk user object.
