@@ -52,7 +52,8 @@ def start_app(server, extra):
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     url = f"http://127.0.0.1:{port}"
-    wait_for("the app to listen", lambda: http("GET", f"{url}/healthz")[0] == 200)
+    # `/api/inngest` answers JSON (the shared `http` helper parses every answer as JSON).
+    wait_for("the app to listen", lambda: http("GET", f"{url}/api/inngest")[0] == 200)
     return proc, url, lines
 
 

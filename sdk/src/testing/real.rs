@@ -256,7 +256,25 @@ impl InngestServer {
     }
 
     /// Starts a server on free loopback ports and waits until it answers `GET /health`.
+    ///
+    /// A port can still be taken between the choice and the server's bind: then the server
+    /// is started again on other ports (three times at most).
     pub async fn start(options: ServerOptions) -> Result<Self, ServerError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::start_once(&options).await {
+                Err(ServerError::NotStarted { log, .. })
+                    if tries < 3 && log.contains("address already in use") =>
+                {
+                    continue;
+                }
+                started => return started,
+            }
+        }
+    }
+
+    async fn start_once(options: &ServerOptions) -> Result<Self, ServerError> {
         let binary = Self::locate()?;
         let [port, gateway, gateway_grpc, executor_grpc] = free_ports();
         let mut command = Command::new(&binary);
@@ -695,16 +713,46 @@ impl Drop for InngestServer {
     }
 }
 
-/// Four distinct free loopback ports (the server binds them itself, a moment later).
+/// Four distinct free ports (the server binds them itself, a moment later).
 fn free_ports() -> [u16; 4] {
-    let listeners: Vec<std::net::TcpListener> = (0..4)
-        .filter_map(|_| std::net::TcpListener::bind("127.0.0.1:0").ok())
-        .collect();
     let mut ports = [0u16; 4];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let mut taken = Vec::new();
+    for port in &mut ports {
+        *port = pick_port(&taken);
+        taken.push(*port);
     }
     ports
+}
+
+/// A port that is free now, for a process started a moment later.
+///
+/// Chosen at random below Linux's ephemeral range (32768 and up), where the kernel hands out
+/// ports for `bind(0)` and outgoing connections: a port from there can be taken by any
+/// process between this check and the server's own bind (seen in CI: another test's server
+/// took one). Checked on every interface, because the server binds some of its ports (the
+/// Connect gateway's gRPC) on all of them.
+pub fn free_port() -> u16 {
+    pick_port(&[])
+}
+
+fn pick_port(taken: &[u16]) -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    for attempt in 0u64..1000 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(attempt);
+        let port = 20_000 + u16::try_from(hasher.finish() % 12_000).unwrap_or_default();
+        let free = !taken.contains(&port)
+            && std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            return port;
+        }
+    }
+    // Every random pick was taken: let the kernel choose.
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_default()
 }
 
 /// Keeps the last [`LOG_LINES`] lines of a pipe, reading it to its end on a thread.

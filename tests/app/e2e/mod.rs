@@ -124,10 +124,8 @@ impl Stack {
             200,
             json!({"id": "email-from-stand-in"}),
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        // Below the ephemeral range, so no other process takes it between restarts.
+        let port = inngest_sdk::testing::real::free_port();
         Stack {
             server,
             vendors,
