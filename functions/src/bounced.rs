@@ -95,8 +95,10 @@ async fn handle_bounce(
         None => None,
     };
 
-    // A bounced welcome email arrives after access was granted: record it, keep the access.
-    let block = category.as_deref() != Some(Category::Welcome.as_str());
+    // A bounced welcome email arrives after access was granted, and a returning buyer's
+    // earlier purchase keeps giving access: record the bounce, keep the access.
+    let block = category.as_deref() != Some(Category::Welcome.as_str())
+        && !user.as_ref().is_some_and(|u| u.mentorship.has_access());
     if let Some(user) = &user {
         let _patch: Value = step
             .run("mark-email-bounced", {

@@ -1,6 +1,7 @@
 //! email-bounced.
 
 use huckleberry_functions::BounceSummary;
+use huckleberry_functions::ports::UserDirectory as _;
 use inngest_sdk::Event;
 use inngest_sdk::testing::RunStatus;
 use serde_json::{Value, json};
@@ -123,4 +124,35 @@ async fn a_bounced_staff_alert_does_not_alert_again() {
     let summary = result(&env, &runs);
     assert!(!summary.staff_alerted);
     assert!(env.mailer.delivered().is_empty());
+}
+
+#[tokio::test]
+async fn a_bounce_for_a_buyer_with_access_records_it_and_keeps_the_access() {
+    let env = spawn().await;
+    env.users
+        .add_user("user_ada", "ada@example.com", Some("Ada"));
+    // An earlier purchase gave access (as onboarding records it).
+    env.users
+        .merge_public_metadata(
+            "user_ada",
+            json!({"mentorship": {"status": "active", "purchases": {"cs_1": {"status": "active"}}}}),
+        )
+        .await
+        .expect("merged");
+
+    let runs = env
+        .inngest
+        .send(bounce("ada@example.com", "connect_link"))
+        .await;
+    env.inngest.run_until_idle().await;
+
+    let summary = result(&env, &runs);
+    assert!(!summary.blocked, "access stays");
+    assert!(summary.staff_alerted);
+    let mentorship = &env.users.metadata("user_ada")["mentorship"];
+    assert_eq!(mentorship["status"], "active");
+    assert_eq!(
+        mentorship["email_bounce"]["reason"],
+        "The recipient's mailbox does not exist"
+    );
 }
