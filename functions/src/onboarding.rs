@@ -318,17 +318,12 @@ async fn connect_discord(
     run_id: &str,
     keep_access: bool,
 ) -> Result<Connection, Error> {
-    let step = step.clone();
-    let deps = deps.clone();
-    let config = Arc::clone(config);
-    let run_id = run_id.to_owned();
-
     // 3. Email the signed connection link.
     let _message_id: String = step
         .run("send-connect-link", {
             let deps = deps.clone();
-            let config = Arc::clone(&config);
-            let key = idempotency_key(ONBOARDING_FLOW_ID, &run_id, "send-connect-link");
+            let config = Arc::clone(config);
+            let key = idempotency_key(ONBOARDING_FLOW_ID, run_id, "send-connect-link");
             let user_id = buyer.user_id.clone();
             let purchase_id = purchase.purchase_id.clone();
             let to = buyer.email.clone();
@@ -406,10 +401,10 @@ async fn connect_discord(
             },
         )
         .addressed(config.staff_email.clone(), Category::StaffAlert);
-        send_step(&step, &deps, &run_id, "alert-staff", alert).await?;
+        send_step(step, deps, run_id, "alert-staff", alert).await?;
         merge_step(
-            &step,
-            &deps,
+            step,
+            deps,
             "mark-discord-not-connected",
             &buyer.user_id,
             metadata::status(
