@@ -9,9 +9,11 @@
 pub mod cli;
 pub mod config;
 pub mod discord;
+pub mod env;
 pub mod error;
 pub mod integrations;
 pub mod pages;
+pub mod paths;
 pub mod rate_limit;
 pub mod routes;
 pub mod serve;

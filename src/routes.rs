@@ -1,4 +1,5 @@
-//! The route table: every route of the app, in one place (docs/design.md §5).
+//! The route table: every route of the app, in one place (docs/design.md §5); the paths
+//! themselves are named in [`crate::paths`].
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -13,11 +14,14 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::discord;
+use crate::config::HttpLimits;
+use crate::discord::flow;
 use crate::pages;
+use crate::paths;
 use crate::rate_limit::{self, ClientAddress, ClientRateLimit};
 use crate::state::AppState;
-use crate::webhooks::{self, routes as hooks};
+use crate::webhooks;
+use crate::webhooks::routes::{paypal, stripe, svix};
 
 /// Longest a request may take. The Inngest executor's own request timeout is longer, and a
 /// step body that needs more time should be split into several steps.
@@ -29,15 +33,19 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Discord routes only (never `/api/inngest` nor the probes); the pages' security headers
 /// on the Discord routes; then, on every response, `X-Content-Type-Options: nosniff`,
 /// `Referrer-Policy: no-referrer` and, when the app is served over https, HSTS.
-pub fn router(state: AppState, inngest: inngest_sdk::Endpoint) -> Router {
-    let limits = &state.config.http;
+pub fn router(
+    state: AppState,
+    inngest: inngest_sdk::Endpoint,
+    limits: &HttpLimits,
+    https: bool,
+) -> Router {
     let client = limits
         .trusted_proxy_header
         .clone()
         .map_or(ClientAddress::Peer, ClientAddress::ProxyHeader);
     let webhook_rate = ClientRateLimit::new(limits.webhook_rate, client.clone());
-    let discord_rate =
-        ClientRateLimit::new(limits.discord_rate, client).with_page_links(state.auth.links.clone());
+    let discord_rate = ClientRateLimit::new(limits.discord_rate, client)
+        .with_page_links(state.discord.links.clone());
     let webhook = |handler: MethodRouter<AppState>| -> MethodRouter<AppState> {
         handler
             .layer::<_, Infallible>(webhook_body_limit())
@@ -63,21 +71,17 @@ pub fn router(state: AppState, inngest: inngest_sdk::Endpoint) -> Router {
     };
     // Browsers honour HSTS only over https; sent over http it would be a promise the app
     // cannot keep (development, tests).
-    let hsts = (state.config.app_base_url.scheme() == "https")
-        .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/api/inngest", inngest_sdk::axum::serve(inngest))
-        .route("/api/stripe/webhook", webhook(post(hooks::receive_stripe_event)))
-        .route("/api/paypal/webhook", webhook(post(hooks::receive_paypal_event)))
-        .route("/api/clerk/webhook", webhook(post(hooks::receive_clerk_event)))
-        .route("/api/resend/webhook", webhook(post(hooks::receive_resend_event)))
-        .route("/api/auth/discord", page(get(discord::flow::start_discord_login)))
-        .route(
-            "/api/auth/discord/callback",
-            page(get(discord::flow::complete_discord_login)),
-        )
+        .route(paths::HEALTHZ, get(healthz))
+        .route(paths::READYZ, get(readyz))
+        .route(paths::INNGEST, inngest_sdk::axum::serve(inngest))
+        .route(paths::STRIPE_WEBHOOK, webhook(post(stripe::receive_stripe_event)))
+        .route(paths::PAYPAL_WEBHOOK, webhook(post(paypal::receive_paypal_event)))
+        .route(paths::CLERK_WEBHOOK, webhook(post(svix::receive_clerk_event)))
+        .route(paths::RESEND_WEBHOOK, webhook(post(svix::receive_resend_event)))
+        .route(paths::DISCORD_START, page(get(flow::start_discord_login)))
+        .route(paths::DISCORD_CALLBACK, page(get(flow::complete_discord_login)))
         .with_state(state)
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request

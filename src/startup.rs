@@ -1,4 +1,8 @@
 //! Building and running the app: the caller owns the listener and the shutdown signal.
+//!
+//! This is the one place that wires the app: it picks each vendor's live client or its dry
+//! run (docs/design.md §6), hands the functions their ports, and gives each feature its
+//! state ([`AppState`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,13 +12,28 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use huckleberry_functions::Deps;
+use huckleberry_functions::config::{DiscordRoles, OnboardingConfig};
+use huckleberry_functions::ports::{ConnectLinks, DiscordGuild, Mailer, UserDirectory};
+use url::Url;
+
 use crate::config::{AppConfig, Environment, HttpLimits};
+use crate::discord::DiscordAuth;
+use crate::discord::connect::{DiscordConnect, DryRunDiscord, LiveDiscord};
+use crate::discord::replay::UsedTokens;
+use crate::discord::session::SessionVerifier;
+use crate::discord::tokens::{LinkMaker, Signer};
+use crate::integrations::clerk::{ClerkClient, UserMetadata};
+use crate::integrations::discord::DiscordClient;
+use crate::integrations::dry_run::{DryRunDirectory, DryRunGuild, DryRunMailer};
+use crate::integrations::http::vendor_http_client;
+use crate::integrations::resend::ResendMailer;
+use crate::pages::PageLinks;
+use crate::paths;
 use crate::routes;
 use crate::serve;
 use crate::state::AppState;
 use crate::webhooks::routes::{WebhookOverrides, WebhookState};
-use huckleberry_functions::Deps;
-use huckleberry_functions::config::{DiscordRoles, OnboardingConfig};
 
 /// The Inngest app id the functions are served under.
 pub const APP_ID: &str = "huckleberry";
@@ -55,7 +74,8 @@ impl Application {
         mut config: AppConfig,
         overrides: AppOverrides,
     ) -> anyhow::Result<Self> {
-        let webhooks = WebhookState::build(&config.webhooks, overrides.webhooks)
+        let inngest = inngest_sdk::Client::new(config.inngest.clone());
+        let webhooks = WebhookState::build(&config.webhooks, overrides.webhooks, inngest.clone())
             .context("building the webhook routes")?;
         let address = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&address)
@@ -69,15 +89,13 @@ impl Application {
         {
             config.app_base_url = url;
         }
-        let http = crate::integrations::http::vendor_http_client()
-            .context("building the vendor HTTP client")?;
-        let integrations = crate::integrations::Integrations::build(&config, &http);
-        let inngest = inngest_sdk::Client::new(config.inngest.clone());
+        let http = vendor_http_client().context("building the vendor HTTP client")?;
+        let vendors = Vendors::build(&config, &http);
         let deps = Deps::new(
-            integrations.users.clone(),
-            integrations.mailer.clone(),
-            integrations.guild.clone(),
-            integrations.links.clone(),
+            vendors.users.clone(),
+            vendors.mailer.clone(),
+            vendors.guild.clone(),
+            vendors.links.clone(),
         );
         let mut endpoint =
             inngest_sdk::Endpoint::builder(APP_ID, inngest.clone()).framework("axum");
@@ -88,23 +106,20 @@ impl Application {
         let sync = (config.environment == Environment::Production).then(|| {
             let url = config
                 .app_base_url
-                .join("api/inngest")
+                .join(paths::INNGEST)
                 .map_or_else(|_| config.app_base_url.to_string(), String::from);
             (endpoint.clone(), url)
         });
-        let limits = config.http.clone();
         let state = AppState {
-            config: Arc::new(config),
-            inngest,
             webhooks: Arc::new(webhooks),
-            auth: integrations.auth.clone(),
-            integrations,
+            discord: Arc::new(vendors.discord_auth(&config, inngest)),
         };
+        let https = config.app_base_url.scheme() == "https";
         Ok(Application {
             listener,
-            router: routes::router(state, endpoint),
+            router: routes::router(state, endpoint, &config.http, https),
             sync,
-            limits,
+            limits: config.http,
         })
     }
 
@@ -163,17 +178,7 @@ async fn sync_with_inngest(endpoint: inngest_sdk::Endpoint, url: String) {
 /// `ONBOARDING_*` (docs/design.md §4 defaults when unset).
 fn onboarding_config(config: &AppConfig) -> OnboardingConfig {
     let settings = &config.integrations;
-    // In a development dry run there is no guild: the dry-run guild logs these names.
-    let roles = settings.discord.as_ref().map_or_else(
-        || DiscordRoles {
-            one_on_one: "dry-run-role-one-on-one".to_owned(),
-            group: "dry-run-role-group".to_owned(),
-        },
-        |discord| DiscordRoles {
-            one_on_one: discord.role_one_on_one.clone(),
-            group: discord.role_group.clone(),
-        },
-    );
+    let roles = discord_roles(config);
     let mut onboarding = OnboardingConfig::new(
         settings.email.staff_alert.clone(),
         roles,
@@ -186,4 +191,171 @@ fn onboarding_config(config: &AppConfig) -> OnboardingConfig {
         onboarding.reminder_interval = interval;
     }
     onboarding
+}
+
+/// The role per mentorship kind: the configured ones, or, in a development dry run without a
+/// guild, names the dry-run guild logs.
+fn discord_roles(config: &AppConfig) -> DiscordRoles {
+    config.integrations.discord.as_ref().map_or_else(
+        || DiscordRoles {
+            one_on_one: "dry-run-role-one-on-one".to_owned(),
+            group: "dry-run-role-group".to_owned(),
+        },
+        |discord| discord.roles.clone(),
+    )
+}
+
+/// The OAuth callback for a base URL.
+fn callback_url(app_base_url: &Url) -> Url {
+    app_base_url
+        .join(paths::DISCORD_CALLBACK)
+        .unwrap_or_else(|_| app_base_url.clone())
+}
+
+/// Each vendor live, or its dry run where the configuration has none (only possible in
+/// development: production configuration requires them all). Each dry run is announced with
+/// a warning.
+struct Vendors {
+    /// Clerk (or the in-memory dry run), for the functions.
+    users: Arc<dyn UserDirectory>,
+    /// The same directory's public metadata, for the connection routes.
+    metadata: Arc<dyn UserMetadata>,
+    /// Clerk's client, for session keys; `None` in the dry run, which refuses sessions.
+    clerk: Option<ClerkClient>,
+    /// Resend (or the log-only dry run).
+    mailer: Arc<dyn Mailer>,
+    /// The Discord bot (or the log-only dry run), for onboarding's role grant.
+    guild: Arc<dyn DiscordGuild>,
+    /// Discord's OAuth side (or the dry run that skips it), for the connection routes.
+    discord: Arc<dyn DiscordConnect>,
+    /// Signs emailed links and the OAuth cookie.
+    signer: Signer,
+    /// Makes the emailed links.
+    links: Arc<dyn ConnectLinks>,
+}
+
+impl Vendors {
+    fn build(config: &AppConfig, http: &reqwest::Client) -> Self {
+        let settings = &config.integrations;
+        let dry = |vendor: &str, what: &str| {
+            tracing::warn!(
+                vendor,
+                "{vendor} is not configured: running it dry ({what})"
+            );
+        };
+        debug_assert!(
+            config.environment == Environment::Development
+                || (settings.clerk.is_some()
+                    && settings.resend.is_some()
+                    && settings.discord.is_some()
+                    && settings.link_key.is_some()),
+            "production configuration requires every vendor"
+        );
+
+        let clerk = settings
+            .clerk
+            .as_ref()
+            .map(|c| ClerkClient::new(http.clone(), c.api_base.clone(), c.secret_key.clone()));
+        let (users, metadata): (Arc<dyn UserDirectory>, Arc<dyn UserMetadata>) = match &clerk {
+            Some(client) => (Arc::new(client.clone()), Arc::new(client.clone())),
+            None => {
+                dry(
+                    "clerk",
+                    "users live in memory, keyed by email; set CLERK_SECRET_KEY",
+                );
+                let directory = Arc::new(DryRunDirectory::new());
+                (directory.clone(), directory)
+            }
+        };
+
+        let mailer: Arc<dyn Mailer> = match &settings.resend {
+            Some(r) => Arc::new(ResendMailer::new(
+                http.clone(),
+                r.api_base.clone(),
+                &r.api_key,
+                settings.email.from.clone(),
+            )),
+            None => {
+                dry(
+                    "resend",
+                    "emails and their links go to the log; set RESEND_API_KEY",
+                );
+                Arc::new(DryRunMailer::new())
+            }
+        };
+
+        // The redirect URI follows the base URL start-up settled on (it may have bound port 0).
+        let callback = callback_url(&config.app_base_url);
+        let (guild, discord): (Arc<dyn DiscordGuild>, Arc<dyn DiscordConnect>) =
+            match &settings.discord {
+                Some(settings) => {
+                    let mut settings = settings.clone();
+                    settings.redirect_url = callback;
+                    let client = DiscordClient::new(http.clone(), &settings);
+                    (
+                        Arc::new(client.clone()),
+                        Arc::new(LiveDiscord::new(client, settings.roles)),
+                    )
+                }
+                None => {
+                    dry(
+                        "discord",
+                        "the connect flow skips Discord and role grants are logged; set DISCORD_*",
+                    );
+                    (
+                        Arc::new(DryRunGuild),
+                        Arc::new(DryRunDiscord::new(callback)),
+                    )
+                }
+            };
+
+        let signer = match &settings.link_key {
+            Some(key) => Signer::new(key.expose()),
+            None => {
+                dry(
+                    "link tokens",
+                    "a random key per process, so emailed links stop working on restart; set LINK_TOKEN_KEY",
+                );
+                Signer::random()
+            }
+        };
+        let links = Arc::new(LinkMaker::new(signer.clone(), config.app_base_url.clone()));
+        Vendors {
+            users,
+            metadata,
+            clerk,
+            mailer,
+            guild,
+            discord,
+            signer,
+            links,
+        }
+    }
+
+    /// The connection routes' state.
+    fn discord_auth(self, config: &AppConfig, events: inngest_sdk::Client) -> DiscordAuth {
+        let settings = &config.integrations;
+        let discord_page = settings
+            .pages
+            .discord_guild_id
+            .as_ref()
+            .and_then(|g| Url::parse(&format!("https://discord.com/channels/{g}")).ok())
+            .unwrap_or_else(|| {
+                Url::parse("https://discord.com/app").expect("constant URL is valid")
+            });
+        DiscordAuth {
+            signer: self.signer,
+            used: UsedTokens::new(),
+            sessions: SessionVerifier::new(self.clerk, settings.clerk_session.clone()),
+            discord: self.discord,
+            metadata: self.metadata,
+            links: PageLinks {
+                dashboard: settings.pages.dashboard_url.clone(),
+                discord: discord_page,
+                support: settings.pages.support_email.clone(),
+            },
+            secure_cookies: config.app_base_url.scheme() == "https",
+            events,
+        }
+    }
 }

@@ -1,20 +1,30 @@
-//! State shared by every handler.
+//! The router's state: one sub-state per feature, each handed to its handlers through
+//! axum's [`FromRef`], so a handler sees only what it uses.
 
 use std::sync::Arc;
 
-use crate::config::AppConfig;
+use axum::extract::FromRef;
 
-/// What handlers need: configuration and the Inngest client. Cheap to clone.
+use crate::discord::DiscordAuth;
+use crate::webhooks::routes::WebhookState;
+
+/// Every feature's state, built once at start-up. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The configuration read at start-up.
-    pub config: Arc<AppConfig>,
-    /// Sends events to Inngest.
-    pub inngest: inngest_sdk::Client,
-    /// The webhook routes' verifiers, clients and clock, built at start-up.
-    pub webhooks: Arc<crate::webhooks::routes::WebhookState>,
-    /// The Discord connection routes' state (signer, sessions, Discord, pages).
-    pub auth: Arc<crate::discord::DiscordAuth>,
-    /// The vendor ports (Clerk, Resend, Discord, links), live or dry run, for the functions.
-    pub integrations: crate::integrations::Integrations,
+    /// The webhook routes: verifiers, catalog, clock and the event sender.
+    pub webhooks: Arc<WebhookState>,
+    /// The Discord connection routes: signer, sessions, Discord, pages and the event sender.
+    pub discord: Arc<DiscordAuth>,
+}
+
+impl FromRef<AppState> for Arc<WebhookState> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.webhooks)
+    }
+}
+
+impl FromRef<AppState> for Arc<DiscordAuth> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.discord)
+    }
 }

@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::OnboardingConfig;
+use crate::config::RETRIES;
+use crate::deps::Deps;
 use crate::events::ResendEmailBounced;
 use crate::mail::{idempotency_key, send};
 use crate::metadata;
 use crate::ports::{EmailAddress, PortError, User};
 use crate::templates::{self, Category, StaffAlert};
-use crate::{Deps, RETRIES};
 
 /// The function id (the app prefixes it: `<app id>-email-bounced`).
 pub const EMAIL_BOUNCED_ID: &str = "email-bounced";

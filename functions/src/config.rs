@@ -8,6 +8,10 @@ use url::Url;
 use crate::events::MentorshipKind;
 use crate::ports::EmailAddress;
 
+/// Retries of every function after the first attempt (Inngest's default, stated so the
+/// dashboard and the tests agree on it).
+pub const RETRIES: u32 = 4;
+
 /// Default number of reminders before staff are alerted (docs/design.md §4).
 pub const DEFAULT_REMINDERS: u32 = 3;
 /// Default wait for the Discord connection before each reminder (docs/design.md §4: 48 h).

@@ -11,11 +11,13 @@ use inngest_sdk::{Cancel, Error, Function, FunctionOpts, FunctionRef, Input, Ste
 use serde::{Deserialize, Serialize};
 
 use crate::config::OnboardingConfig;
+use crate::config::RETRIES;
+use crate::deps::Deps;
 use crate::events::{DiscordConnected, DiscordFollowUp};
+use crate::expressions;
 use crate::mail::{days, expires_at, idempotency_key, send};
 use crate::ports::{PortError, User};
 use crate::templates::{self, Category};
-use crate::{Deps, RETRIES, expressions};
 
 /// The function id (the app prefixes it: `<app id>-discord-follow-up`).
 pub const DISCORD_FOLLOW_UP_ID: &str = "discord-follow-up";

@@ -68,12 +68,12 @@
 
 #![warn(missing_docs)]
 
-use std::fmt;
 use std::sync::Arc;
 
-use inngest_sdk::{Clock, Function, SystemClock};
+use inngest_sdk::Function;
 
 pub mod config;
+pub mod deps;
 pub mod events;
 pub mod expressions;
 pub mod metadata;
@@ -89,59 +89,10 @@ pub use bounced::{BounceSummary, EMAIL_BOUNCED_ID};
 pub use follow_up::{DISCORD_FOLLOW_UP, DISCORD_FOLLOW_UP_ID, ReminderSent};
 pub use onboarding::{ONBOARDING_FLOW_ID, OnboardingStatus, OnboardingSummary};
 
+pub use config::RETRIES;
+pub use deps::Deps;
+
 use crate::config::OnboardingConfig;
-use crate::ports::{ConnectLinks, DiscordGuild, Mailer, UserDirectory};
-
-/// Retries of every function after the first attempt (Inngest's default, stated so the
-/// dashboard and the tests agree on it).
-pub const RETRIES: u32 = 4;
-
-/// The ports the functions use, and the clock that dates links and metadata.
-#[derive(Clone)]
-pub struct Deps {
-    /// The user directory (Clerk).
-    pub users: Arc<dyn UserDirectory>,
-    /// The mailer (Resend).
-    pub mailer: Arc<dyn Mailer>,
-    /// The Discord guild (bot token).
-    pub guild: Arc<dyn DiscordGuild>,
-    /// Signs the Discord connection links emails carry.
-    pub links: Arc<dyn ConnectLinks>,
-    /// "Now" for link expiry and metadata timestamps; tests pass the fake executor's clock
-    /// so both follow fake time.
-    pub clock: Arc<dyn Clock>,
-}
-
-impl Deps {
-    /// The ports, with the system clock.
-    pub fn new(
-        users: Arc<dyn UserDirectory>,
-        mailer: Arc<dyn Mailer>,
-        guild: Arc<dyn DiscordGuild>,
-        links: Arc<dyn ConnectLinks>,
-    ) -> Self {
-        Self {
-            users,
-            mailer,
-            guild,
-            links,
-            clock: Arc::new(SystemClock),
-        }
-    }
-
-    /// Replaces the clock.
-    #[must_use]
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-}
-
-impl fmt::Debug for Deps {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Deps").finish_non_exhaustive()
-    }
-}
 
 /// Every onboarding function, ready for [`inngest_sdk::EndpointBuilder::function`]:
 /// `onboarding-flow` (with its failure handler, which alerts staff), `discord-follow-up` and

@@ -17,16 +17,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::OnboardingConfig;
+use crate::config::RETRIES;
+use crate::deps::Deps;
 use crate::events::{
     ClerkUser, ConnectSource, DiscordConnected, DiscordFollowUp, EventId, OnboardingCompleted,
     PurchaseMentorship, names,
 };
+use crate::expressions;
 use crate::follow_up::DISCORD_FOLLOW_UP;
 use crate::mail::{days, expires_at, idempotency_key, send};
 use crate::metadata::{self, MentorshipStatus};
 use crate::ports::{EmailAddress, Invitation, PortError, User};
 use crate::templates::{self, Category, StaffAlert};
-use crate::{Deps, RETRIES, expressions};
 
 /// The function id (the app prefixes it: `<app id>-onboarding-flow`).
 pub const ONBOARDING_FLOW_ID: &str = "onboarding-flow";

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use url::Url;
 
 use crate::config::{AppConfig, Environment};
+use crate::paths;
 use crate::webhooks::config::Mount;
 use crate::webhooks::routes::{WebhookOverrides, WebhookState};
 
@@ -54,7 +55,7 @@ pub fn run(dotenv_problem: Option<String>) -> ExitCode {
 /// # Errors
 /// Every problem found, as lines to print.
 pub fn check(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, Vec<String>> {
-    let production = crate::config::Env::new(lookup).environment() == Environment::Production;
+    let production = crate::env::Env::new(lookup).environment() == Environment::Production;
     let mode = if production {
         "production (INNGEST_DEV is unset): every setting is required"
     } else {
@@ -85,7 +86,11 @@ pub fn check(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, Vec
 /// What start-up checks after reading the configuration and before serving.
 fn startup_problems(config: &AppConfig) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Err(error) = WebhookState::build(&config.webhooks, WebhookOverrides::default()) {
+    if let Err(error) = WebhookState::build(
+        &config.webhooks,
+        WebhookOverrides::default(),
+        inngest_sdk::Client::new(config.inngest.clone()),
+    ) {
         problems.push(format!("webhook routes: {error:#}"));
     }
     let resolves = (config.host.as_str(), config.port)
@@ -110,22 +115,22 @@ fn summary(config: &AppConfig, mode: &str) -> Vec<String> {
     };
     let routes = [
         route(
-            "/api/stripe/webhook",
+            paths::STRIPE_WEBHOOK,
             webhooks.stripe.as_mounted().is_some(),
             not_mounted(&webhooks.stripe),
         ),
         route(
-            "/api/paypal/webhook",
+            paths::PAYPAL_WEBHOOK,
             webhooks.paypal.as_mounted().is_some(),
             not_mounted(&webhooks.paypal),
         ),
         route(
-            "/api/clerk/webhook",
+            paths::CLERK_WEBHOOK,
             webhooks.clerk.as_mounted().is_some(),
             not_mounted(&webhooks.clerk),
         ),
         route(
-            "/api/resend/webhook",
+            paths::RESEND_WEBHOOK,
             webhooks.resend.as_mounted().is_some(),
             not_mounted(&webhooks.resend),
         ),
@@ -183,7 +188,7 @@ mod tests {
     use super::*;
 
     fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        crate::config::test_lookup(vars)
+        crate::env::test_lookup(vars)
     }
 
     #[test]

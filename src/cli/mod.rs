@@ -17,6 +17,13 @@ pub mod simulate;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The samples' buyer email, the default of `--email`.
+pub const SAMPLE_EMAIL: &str = "example@example.com";
+/// The samples' buyer name, the default of `--name`.
+pub const SAMPLE_NAME: &str = "Ada Buyer";
+/// The Stripe sample's catalog reference (`metadata.product`), the default of `--product`.
+pub const SAMPLE_PRODUCT: &str = "price_1QxOneOnOne2026";
+
 /// Reads a `.env` file from the working directory (or a parent) into the environment;
 /// variables already set win. A missing file is normal (production reads the real
 /// environment). Returns what went wrong otherwise, without the offending line: it may hold
@@ -120,13 +127,13 @@ pub struct Delivery {
 #[derive(Debug, Args)]
 pub struct StripeArgs {
     /// The buyer's email (customer_details.email)
-    #[arg(long, value_name = "EMAIL", default_value = simulate::SAMPLE_EMAIL)]
+    #[arg(long, value_name = "EMAIL", default_value = SAMPLE_EMAIL)]
     pub email: String,
     /// The buyer's name (customer_details.name)
-    #[arg(long, value_name = "NAME", default_value = simulate::SAMPLE_NAME)]
+    #[arg(long, value_name = "NAME", default_value = SAMPLE_NAME)]
     pub name: String,
     /// The catalog reference bought (metadata.product); MENTORSHIP_CATALOG must list it
-    #[arg(long, value_name = "REFERENCE", default_value = simulate::SAMPLE_PRODUCT)]
+    #[arg(long, value_name = "REFERENCE", default_value = SAMPLE_PRODUCT)]
     pub product: String,
     /// The Checkout session id, i.e. the purchase id; a fresh `cs_test_sim_<millis>_<n>`
     /// when omitted.
@@ -145,10 +152,10 @@ pub struct StripeArgs {
 #[derive(Debug, Args)]
 pub struct ClerkArgs {
     /// The new user's primary email
-    #[arg(long, value_name = "EMAIL", default_value = simulate::SAMPLE_EMAIL)]
+    #[arg(long, value_name = "EMAIL", default_value = SAMPLE_EMAIL)]
     pub email: String,
     /// The new user's name (first name, then last name after the first space)
-    #[arg(long, value_name = "NAME", default_value = simulate::SAMPLE_NAME)]
+    #[arg(long, value_name = "NAME", default_value = SAMPLE_NAME)]
     pub name: String,
     /// The Clerk user id; a fresh `user_sim_<millis>_<n>` when omitted.
     #[arg(
@@ -166,7 +173,7 @@ pub struct ClerkArgs {
 #[derive(Debug, Args)]
 pub struct ResendArgs {
     /// The recipient whose email bounced
-    #[arg(long, value_name = "EMAIL", default_value = simulate::SAMPLE_EMAIL)]
+    #[arg(long, value_name = "EMAIL", default_value = SAMPLE_EMAIL)]
     pub email: String,
     #[command(flatten)]
     pub delivery: Delivery,

@@ -20,15 +20,9 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 use super::{ClerkArgs, Delivery, Provider, ResendArgs, StripeArgs};
+use crate::paths;
 use crate::webhooks::WebhookSecret;
 use crate::webhooks::simulate::{SignedRequest, stripe_request, svix_request};
-
-/// The samples' buyer email, the default of `--email`.
-pub const SAMPLE_EMAIL: &str = "example@example.com";
-/// The samples' buyer name, the default of `--name`.
-pub const SAMPLE_NAME: &str = "Ada Buyer";
-/// The Stripe sample's catalog reference (`metadata.product`), the default of `--product`.
-pub const SAMPLE_PRODUCT: &str = "price_1QxOneOnOne2026";
 
 const STRIPE_FIXTURE: &[u8] =
     include_bytes!("../../tests/fixtures/stripe-checkout.session.completed.json");
@@ -63,7 +57,7 @@ pub async fn run(provider: Provider) -> anyhow::Result<()> {
                     let unique = format!("{run}_{n}");
                     let body = clerk_body(&args, &unique)?;
                     svix(
-                        "/api/clerk/webhook",
+                        paths::CLERK_WEBHOOK,
                         "CLERK_WEBHOOK_SECRET",
                         &secret,
                         &unique,
@@ -80,7 +74,7 @@ pub async fn run(provider: Provider) -> anyhow::Result<()> {
                 .map(|n| {
                     let unique = format!("{run}_{n}");
                     svix(
-                        "/api/resend/webhook",
+                        paths::RESEND_WEBHOOK,
                         "RESEND_WEBHOOK_SECRET",
                         &secret,
                         &unique,

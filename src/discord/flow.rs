@@ -2,41 +2,38 @@
 //! `GET /api/auth/discord` starts it from an emailed link token or a Clerk session, and
 //! `GET /api/auth/discord/callback` finishes it and renders the result page.
 //!
-//! Dry run (development without Discord settings): the start route skips Discord and
-//! redirects straight to the callback with the fake code [`DRY_RUN_CODE`] and the real state
-//! and cookie, so every check of the callback still runs; the callback then invents a
-//! Discord user (`dryrun-…`, stable per Clerk user), logs the guild join it would have made,
-//! and sends the real `user/discord.connected` to the dev server.
+//! Discord itself sits behind [`DiscordConnect`] (live, or the dry run of development without
+//! Discord settings), so these handlers have one path: the dry run's callback passes every
+//! check below and sends the real `user/discord.connected`.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
+use std::sync::Arc;
+
+use axum::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use huckleberry_functions::events::{ConnectSource, DiscordConnected, EventId};
 use oauth2::{CsrfToken, PkceCodeChallenge};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use url::Url;
 
 use super::DiscordAuth;
+use super::connect::{ConnectError, ConnectRequest, Connected};
+use super::cookies::cookie;
 use super::session::{SessionError, SessionVerifier};
 use super::tokens::{OAuthCookie, TokenError};
 use crate::integrations::clerk::MentorshipRecord;
-use crate::integrations::discord::{DiscordUser, ExchangeError};
 use crate::pages::{ExpiredReason, Page, Problem};
-use crate::state::AppState;
+use crate::paths;
 
 /// The OAuth cookie's name.
 pub const COOKIE_NAME: &str = "hb_discord_oauth";
 /// Its path: the start route and, below it, the callback.
-pub const COOKIE_PATH: &str = "/api/auth/discord";
+pub const COOKIE_PATH: &str = paths::DISCORD_START;
 /// How long the buyer has on Discord's consent screen (docs/integrations.md §3.7).
 pub const STATE_TTL_SECS: i64 = 600;
-/// The code the dry run hands its own callback.
-pub const DRY_RUN_CODE: &str = "dry-run-code";
 
 /// `GET /api/auth/discord` query.
 #[derive(Debug, Deserialize)]
@@ -69,11 +66,11 @@ struct Starter {
 
 /// Starts the flow: verify who is asking, set the sealed state cookie, redirect to Discord.
 pub async fn start_discord_login(
-    State(app): State<AppState>,
+    State(auth): State<Arc<DiscordAuth>>,
     query: Result<Query<StartQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let auth = &app.auth;
+    let auth = &*auth;
     // A query that does not parse (a repeated `t`) is a broken link: the browser gets the
     // page for that, not axum's plain-text rejection.
     let Ok(Query(query)) = query else {
@@ -96,19 +93,19 @@ pub async fn start_discord_login(
 /// Finishes the flow: check state and cookie, exchange the code, join the guild, send
 /// `user/discord.connected`, clear the cookie, render the result.
 pub async fn complete_discord_login(
-    State(app): State<AppState>,
+    State(auth): State<Arc<DiscordAuth>>,
     query: Result<Query<CallbackQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     // A query that does not parse (repeated `code` or `state`) cannot be verified.
     let page = match query {
-        Ok(Query(query)) => complete(&app, query, &headers, Utc::now()).await,
+        Ok(Query(query)) => complete(&auth, query, &headers, Utc::now()).await,
         Err(_) => Page::Error {
             problem: Problem::VerificationFailed,
         },
     };
-    let mut response = no_store(page.respond(&app.auth.links));
-    if let Ok(value) = HeaderValue::from_str(&clear_cookie(app.auth.secure_cookies)) {
+    let mut response = no_store(page.respond(&auth.links));
+    if let Ok(value) = HeaderValue::from_str(&clear_cookie(auth.secure_cookies)) {
         response.headers_mut().append(SET_COOKIE, value);
     }
     response
@@ -210,17 +207,7 @@ fn redirect_to_discord(auth: &DiscordAuth, starter: Starter, now: DateTime<Utc>)
         created_at: now.timestamp(),
         link: starter.link,
     };
-    let location = match &auth.discord {
-        Some(discord) => discord.authorize_url(&state, challenge),
-        None => {
-            let mut url = auth.callback_url.clone();
-            url.query_pairs_mut()
-                .append_pair("code", DRY_RUN_CODE)
-                .append_pair("state", &state);
-            tracing::info!(dry_run = "discord", "skipping Discord's consent screen");
-            url
-        }
-    };
+    let location = auth.discord.authorize_url(&state, challenge);
     let set_cookie = format!(
         "{COOKIE_NAME}={}; Path={COOKIE_PATH}; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax{}",
         auth.signer.seal_cookie(&cookie),
@@ -236,12 +223,11 @@ fn redirect_to_discord(auth: &DiscordAuth, starter: Starter, now: DateTime<Utc>)
 }
 
 async fn complete(
-    app: &AppState,
+    auth: &DiscordAuth,
     query: CallbackQuery,
     headers: &HeaderMap,
     now: DateTime<Utc>,
 ) -> Page {
-    let auth = &app.auth;
     let verification_failed = Page::Error {
         problem: Problem::VerificationFailed,
     };
@@ -294,21 +280,32 @@ async fn complete(
     let Some(code) = query.code.as_deref() else {
         return verification_failed;
     };
-    let (user, joined) = match connect(auth, code, &flow).await {
+    let request = ConnectRequest {
+        code,
+        verifier: &flow.verifier,
+        clerk_user_id: &flow.uid,
+        kind: flow.kind,
+    };
+    let Connected { user, joined_guild } = match auth.discord.connect(request).await {
         Ok(connected) => connected,
-        Err(page) => return page,
+        Err(ConnectError::Refused) => return verification_failed,
+        Err(ConnectError::Unavailable) => {
+            return Page::Error {
+                problem: Problem::ServiceUnavailable,
+            };
+        }
     };
     let data = DiscordConnected {
         clerk_user_id: flow.uid.clone(),
         purchase_id: flow.pid.clone(),
         discord_user_id: user.id.clone(),
         discord_username: user.username.clone(),
-        joined_guild: joined,
+        joined_guild,
         source: flow.source,
     };
     let event = inngest_sdk::Event::new(DiscordConnected::NAME, data)
         .id(EventId::discord_connected(&flow.uid, &user.id, flow.pid.as_deref()).as_str());
-    if let Err(error) = app.inngest.send(&event).await {
+    if let Err(error) = auth.events.send(&event).await {
         tracing::error!(error = %error, "sending user/discord.connected failed");
         return Page::Error {
             problem: Problem::ServiceUnavailable,
@@ -321,73 +318,12 @@ async fn complete(
     tracing::info!(
         clerk_user_id = %flow.uid,
         discord_user_id = %user.id,
-        joined_guild = joined,
+        joined_guild,
         source = ?flow.source,
         "discord connected"
     );
-    Page::Connected { joined }
-}
-
-/// Exchange, identify, join: the live calls, or their dry run.
-async fn connect(
-    auth: &DiscordAuth,
-    code: &str,
-    flow: &OAuthCookie,
-) -> Result<(DiscordUser, bool), Page> {
-    let unavailable = Page::Error {
-        problem: Problem::ServiceUnavailable,
-    };
-    let Some(discord) = &auth.discord else {
-        let user = dry_run_user(&flow.uid);
-        tracing::info!(
-            dry_run = "discord",
-            discord_user_id = %user.id,
-            kind = ?flow.kind,
-            "would have added this user to the guild with the mentorship role"
-        );
-        return Ok((user, true));
-    };
-    let token = discord
-        .exchange_code(code, &flow.verifier)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "discord code exchange failed");
-            match e {
-                ExchangeError::Refused(_) => Page::Error {
-                    problem: Problem::VerificationFailed,
-                },
-                ExchangeError::Unavailable(_) => unavailable.clone(),
-            }
-        })?;
-    let user = discord.current_user(&token).await.map_err(|e| {
-        tracing::warn!(error = %e, "discord /users/@me failed");
-        unavailable.clone()
-    })?;
-    let role = match (flow.kind, &auth.discord_config) {
-        (Some(kind), Some(config)) => Some(config.role_for(kind).to_owned()),
-        _ => None,
-    };
-    let joined = match discord.add_member(&user.id, &token, role.as_deref()).await {
-        Ok(join) => {
-            tracing::info!(discord_user_id = %user.id, ?join, "joined the guild");
-            true
-        }
-        Err(error) => {
-            // The connection itself succeeded: report it with joined_guild = false, and
-            // onboarding retries the role grant (docs/design.md §3).
-            tracing::warn!(%error, discord_user_id = %user.id, "guild join failed");
-            false
-        }
-    };
-    Ok((user, joined))
-}
-
-fn dry_run_user(uid: &str) -> DiscordUser {
-    let digest = Sha256::digest(uid.as_bytes());
-    let number = u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8])) >> 1;
-    DiscordUser {
-        id: number.to_string(),
-        username: format!("dryrun-{}", &hex::encode(&digest[..3])),
+    Page::Connected {
+        joined: joined_guild,
     }
 }
 
@@ -407,23 +343,4 @@ fn no_store(mut response: Response) -> Response {
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().to_owned())
-}
-
-/// The callback URL for a base URL.
-pub fn callback_url(app_base_url: &Url) -> Url {
-    app_base_url
-        .join(crate::integrations::config::DISCORD_CALLBACK_PATH)
-        .unwrap_or_else(|_| app_base_url.clone())
 }

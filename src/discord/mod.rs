@@ -1,15 +1,14 @@
 //! Connecting a buyer's Discord account (docs/design.md §5): link tokens, the sealed OAuth cookie,
-//! Clerk sessions for the dashboard button, single use, and the two routes.
+//! Clerk sessions for the dashboard button, single use, Discord behind a port (live or dry
+//! run), and the two routes. [`DiscordAuth`] is the routes' whole state.
 
 use std::sync::Arc;
 
-use url::Url;
-
 use crate::integrations::clerk::UserMetadata;
-use crate::integrations::config::DiscordConfig;
-use crate::integrations::discord::DiscordClient;
 use crate::pages::PageLinks;
 
+pub mod connect;
+pub mod cookies;
 pub mod flow;
 pub mod replay;
 pub mod session;
@@ -23,18 +22,16 @@ pub struct DiscordAuth {
     pub used: replay::UsedTokens,
     /// Verifies dashboard (Clerk) sessions.
     pub sessions: session::SessionVerifier,
-    /// Discord, or `None` for the dry run that skips it.
-    pub discord: Option<DiscordClient>,
-    /// Guild and role settings (`None` in the dry run).
-    pub discord_config: Option<DiscordConfig>,
+    /// Discord's consent screen, code exchange and guild join (live or dry run).
+    pub discord: Arc<dyn connect::DiscordConnect>,
     /// Clerk metadata: the purchase's kind and whether it is already connected.
     pub metadata: Arc<dyn UserMetadata>,
     /// Fixed destinations of the result pages.
     pub links: PageLinks,
     /// `Secure` on the cookie when the app is served over https.
     pub secure_cookies: bool,
-    /// Where the dry run sends the browser instead of Discord.
-    pub callback_url: Url,
+    /// Sends `user/discord.connected` to Inngest.
+    pub events: inngest_sdk::Client,
 }
 
 impl std::fmt::Debug for DiscordAuth {

@@ -63,7 +63,7 @@ impl SessionVerifier {
         {
             return Some(bearer.trim().to_owned());
         }
-        super::flow::cookie(headers, "__session")
+        super::cookies::cookie(headers, "__session")
     }
 
     /// Verifies `token` and returns the Clerk user id (`sub`).

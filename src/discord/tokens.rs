@@ -19,12 +19,12 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::Sha256;
 use url::Url;
 
+use crate::paths;
+
 /// The link token's MAC prefix.
 pub const LINK_PURPOSE: &str = "discord-link.v1.";
 /// The OAuth cookie's MAC prefix.
 pub const COOKIE_PURPOSE: &str = "discord-oauth.v1.";
-/// The path of the flow's start, which emailed links point at.
-pub const START_PATH: &str = "/api/auth/discord";
 
 /// Why a token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -178,7 +178,7 @@ impl ConnectLinks for LinkMaker {
         };
         let mut url = self
             .app_base_url
-            .join(START_PATH)
+            .join(paths::DISCORD_START)
             .unwrap_or_else(|_| self.app_base_url.clone());
         url.query_pairs_mut()
             .append_pair("t", &self.signer.sign_link(&token));
@@ -263,7 +263,7 @@ mod tests {
         let maker = LinkMaker::new(signer(), Url::parse("https://app.example").unwrap());
         let expires = Utc::now() + Duration::days(14);
         let link = maker.connect_link("user_1", "cs_1", expires);
-        assert_eq!(link.path(), START_PATH);
+        assert_eq!(link.path(), paths::DISCORD_START);
         let (_, t) = link.query_pairs().find(|(k, _)| k == "t").unwrap();
         let token = signer().verify_link(&t, Utc::now()).unwrap();
         assert_eq!((token.uid.as_str(), token.pid.as_str()), ("user_1", "cs_1"));

@@ -6,12 +6,13 @@
 
 use std::fmt;
 
-use huckleberry_functions::events::MentorshipKind;
+use huckleberry_functions::config::DiscordRoles;
 use huckleberry_functions::ports::EmailAddress;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use crate::config::{Env, Environment, parse_http_url};
+use crate::env::{Env, Environment, parse_http_url};
+use crate::paths::DISCORD_CALLBACK;
 
 /// Clerk's Backend API origin, including the version path.
 pub const CLERK_API_BASE_URL: &str = "https://api.clerk.com/v1";
@@ -21,8 +22,6 @@ pub const RESEND_API_BASE_URL: &str = "https://api.resend.com";
 pub const DISCORD_API_BASE_URL: &str = "https://discord.com/api/v10";
 /// Discord's OAuth2 consent page (docs/integrations.md §3.1).
 pub const DISCORD_AUTHORIZE_URL: &str = "https://discord.com/oauth2/authorize";
-/// The callback path registered as the Discord redirect URI.
-pub const DISCORD_CALLBACK_PATH: &str = "/api/auth/discord/callback";
 /// Shortest accepted link-token key: 256 bits, the HMAC-SHA256 block strength.
 pub const MIN_LINK_KEY_BYTES: usize = 32;
 
@@ -94,27 +93,16 @@ pub struct DiscordConfig {
     pub bot_token: SecretString,
     /// `DISCORD_GUILD_ID`: the academy's server.
     pub guild_id: String,
-    /// `DISCORD_ROLE_ONE_ON_ONE`: the role for 1-on-1 mentees.
-    pub role_one_on_one: String,
-    /// `DISCORD_ROLE_GROUP`: the role for group mentees.
-    pub role_group: String,
+    /// `DISCORD_ROLE_ONE_ON_ONE` and `DISCORD_ROLE_GROUP`: the role each mentorship kind
+    /// grants, at the guild join and in onboarding's role grant.
+    pub roles: DiscordRoles,
     /// `DISCORD_API_BASE_URL` (default [`DISCORD_API_BASE_URL`]); the token endpoint is
     /// `{api}/oauth2/token`.
     pub api_base: Url,
     /// `DISCORD_AUTHORIZE_URL` (default [`DISCORD_AUTHORIZE_URL`]).
     pub authorize_url: Url,
-    /// `APP_BASE_URL` + [`DISCORD_CALLBACK_PATH`]: must be registered with Discord.
+    /// `APP_BASE_URL` + [`DISCORD_CALLBACK`]: must be registered with Discord.
     pub redirect_url: Url,
-}
-
-impl DiscordConfig {
-    /// The role for a mentorship kind.
-    pub fn role_for(&self, kind: MentorshipKind) -> &str {
-        match kind {
-            MentorshipKind::OneOnOne => &self.role_one_on_one,
-            MentorshipKind::Group => &self.role_group,
-        }
-    }
 }
 
 impl fmt::Debug for DiscordConfig {
@@ -124,8 +112,7 @@ impl fmt::Debug for DiscordConfig {
         f.debug_struct("DiscordConfig")
             .field("client_id", &self.client_id)
             .field("guild_id", &self.guild_id)
-            .field("role_one_on_one", &self.role_one_on_one)
-            .field("role_group", &self.role_group)
+            .field("roles", &self.roles)
             .field("api_base", &self.api_base.as_str())
             .field("authorize_url", &self.authorize_url.as_str())
             .field("redirect_url", &self.redirect_url.as_str())
@@ -319,14 +306,16 @@ fn read_discord(env: &mut Env<'_>, app_base_url: Option<&Url>) -> Option<Discord
             "DISCORD_ROLE_GROUP",
         ],
     )?;
-    let redirect_url = app_base_url?.join(DISCORD_CALLBACK_PATH).ok()?;
+    let redirect_url = app_base_url?.join(DISCORD_CALLBACK).ok()?;
     Some(DiscordConfig {
         client_id,
         client_secret: SecretString::from(client_secret),
         bot_token: SecretString::from(bot_token),
         guild_id,
-        role_one_on_one,
-        role_group,
+        roles: DiscordRoles {
+            one_on_one: role_one_on_one,
+            group: role_group,
+        },
         api_base,
         authorize_url,
         redirect_url,
@@ -352,20 +341,32 @@ fn parse_email(value: &str) -> Result<EmailAddress, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AppConfig;
-    use crate::config::test_lookup as lookup;
+    use crate::env::{ConfigError, test_lookup};
+    use huckleberry_functions::events::MentorshipKind;
+
+    /// The vendor settings alone, as start-up reads them for the development base URL.
+    fn read(
+        vars: &'static [(&'static str, &'static str)],
+    ) -> Result<IntegrationsConfig, ConfigError> {
+        let lookup = test_lookup(vars);
+        let mut env = Env::new(&lookup);
+        let base = Url::parse("http://localhost:3000").ok();
+        let config = IntegrationsConfig::from_env(&mut env, base.as_ref());
+        env.finish()
+            .map(|()| config.expect("finish() returned Ok, so every vendor setting parsed"))
+    }
 
     #[test]
     fn a_bare_vendor_origin_gets_the_apis_version_path() {
-        let config = AppConfig::from_lookup(&lookup(&[
+        let config = read(&[
             ("INNGEST_DEV", "1"),
             ("CLERK_SECRET_KEY", "sk_test_x"),
             ("CLERK_API_BASE_URL", "http://127.0.0.1:9000"),
             ("RESEND_API_KEY", "re_x"),
             ("RESEND_API_BASE_URL", "http://127.0.0.1:9001/resend"),
-        ]))
+        ])
         .expect("valid");
-        let integrations = &config.integrations;
+        let integrations = &config;
         let clerk = integrations.clerk.as_ref().expect("clerk is live");
         assert_eq!(clerk.api_base.as_str(), "http://127.0.0.1:9000/v1");
         let resend = integrations.resend.as_ref().expect("resend is live");
@@ -374,8 +375,8 @@ mod tests {
 
     #[test]
     fn development_without_vendor_settings_runs_every_vendor_dry() {
-        let config = AppConfig::from_lookup(&lookup(&[("INNGEST_DEV", "1")])).expect("valid");
-        let integrations = &config.integrations;
+        let config = read(&[("INNGEST_DEV", "1")]).expect("valid");
+        let integrations = &config;
         assert!(integrations.clerk.is_none());
         assert!(integrations.resend.is_none());
         assert!(integrations.discord.is_none());
@@ -384,7 +385,7 @@ mod tests {
 
     #[test]
     fn production_lists_every_missing_vendor_setting() {
-        let error = AppConfig::from_lookup(&lookup(&[])).expect_err("incomplete");
+        let error = read(&[]).expect_err("incomplete");
         for name in [
             "CLERK_SECRET_KEY",
             "RESEND_API_KEY",
@@ -406,11 +407,8 @@ mod tests {
 
     #[test]
     fn a_half_configured_vendor_is_an_error_even_in_development() {
-        let error = AppConfig::from_lookup(&lookup(&[
-            ("INNGEST_DEV", "1"),
-            ("DISCORD_CLIENT_ID", "123"),
-        ]))
-        .expect_err("incomplete Discord");
+        let error = read(&[("INNGEST_DEV", "1"), ("DISCORD_CLIENT_ID", "123")])
+            .expect_err("incomplete Discord");
         assert!(error.missing.contains(&"DISCORD_CLIENT_SECRET"));
         assert!(error.missing.contains(&"DISCORD_BOT_TOKEN"));
         assert!(!error.missing.contains(&"CLERK_SECRET_KEY"));
@@ -418,18 +416,15 @@ mod tests {
 
     #[test]
     fn a_short_link_key_is_invalid_and_its_value_never_printed() {
-        let error = AppConfig::from_lookup(&lookup(&[
-            ("INNGEST_DEV", "1"),
-            ("LINK_TOKEN_KEY", "too-short-secret"),
-        ]))
-        .expect_err("short key");
+        let error = read(&[("INNGEST_DEV", "1"), ("LINK_TOKEN_KEY", "too-short-secret")])
+            .expect_err("short key");
         assert_eq!(error.invalid[0].0, "LINK_TOKEN_KEY");
         assert!(!error.to_string().contains("too-short-secret"));
     }
 
     #[test]
     fn secrets_never_appear_in_debug_output() {
-        let config = AppConfig::from_lookup(&lookup(&[
+        let config = read(&[
             ("INNGEST_DEV", "1"),
             ("CLERK_SECRET_KEY", "sk_test_supersecret"),
             ("RESEND_API_KEY", "re_supersecret"),
@@ -443,15 +438,15 @@ mod tests {
                 "LINK_TOKEN_KEY",
                 "0123456789abcdef0123456789abcdef-supersecret",
             ),
-        ]))
+        ])
         .expect("valid");
         let debug = format!("{config:?}");
         assert!(!debug.contains("supersecret"), "{debug}");
-        let discord = config.integrations.discord.expect("live Discord");
+        let discord = config.discord.expect("live Discord");
         assert_eq!(
             discord.redirect_url.as_str(),
             "http://localhost:3000/api/auth/discord/callback"
         );
-        assert_eq!(discord.role_for(MentorshipKind::Group), "8");
+        assert_eq!(discord.roles.for_kind(MentorshipKind::Group), "8");
     }
 }

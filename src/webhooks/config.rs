@@ -28,7 +28,7 @@ use url::Url;
 use super::stripe::StripeVerifier;
 use super::svix::SvixVerifier;
 use super::{Catalog, DEFAULT_TOLERANCE, WebhookSecret};
-use crate::config::{Env, Environment, parse_http_url};
+use crate::env::{Env, Environment, parse_http_url};
 
 /// Default for how long a route waits for Inngest to accept an event. Providers give up on a
 /// delivery after 10–30 s (Svix: 15 s), and must see our 5xx before that to retry.
@@ -292,8 +292,15 @@ fn secret_list(value: &SecretString) -> Vec<WebhookSecret> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AppConfig;
-    use crate::config::test_lookup as lookup;
+    use crate::env::{ConfigError, test_lookup};
+
+    /// The webhook settings alone, as start-up reads them.
+    fn read(vars: &'static [(&'static str, &'static str)]) -> Result<WebhooksConfig, ConfigError> {
+        let lookup = test_lookup(vars);
+        let mut env = Env::new(&lookup);
+        let config = WebhooksConfig::from_env(&mut env);
+        env.finish().map(|()| config)
+    }
 
     #[test]
     fn the_catalog_maps_references_to_kinds() {
@@ -314,7 +321,7 @@ mod tests {
 
     #[test]
     fn production_lists_every_missing_webhook_setting() {
-        let error = AppConfig::from_lookup(&lookup(&[])).expect_err("incomplete");
+        let error = read(&[]).expect_err("incomplete");
 
         for name in [
             "MENTORSHIP_CATALOG",
@@ -333,21 +340,21 @@ mod tests {
 
     #[test]
     fn development_without_secrets_leaves_every_route_unmounted() {
-        let config = AppConfig::from_lookup(&lookup(&[("INNGEST_DEV", "1")])).expect("valid");
+        let config = read(&[("INNGEST_DEV", "1")]).expect("valid");
 
-        assert!(matches!(config.webhooks.stripe, Mount::NotMounted(_)));
-        assert!(matches!(config.webhooks.paypal, Mount::NotMounted(_)));
-        assert!(matches!(config.webhooks.clerk, Mount::NotMounted(_)));
-        assert!(matches!(config.webhooks.resend, Mount::NotMounted(_)));
+        assert!(matches!(config.stripe, Mount::NotMounted(_)));
+        assert!(matches!(config.paypal, Mount::NotMounted(_)));
+        assert!(matches!(config.clerk, Mount::NotMounted(_)));
+        assert!(matches!(config.resend, Mount::NotMounted(_)));
     }
 
     #[test]
     fn an_invalid_secret_is_an_error_even_in_development() {
-        let error = AppConfig::from_lookup(&lookup(&[
+        let error = read(&[
             ("INNGEST_DEV", "1"),
             ("CLERK_WEBHOOK_SECRET", "whsec_not*base64!"),
             ("STRIPE_LIVEMODE", "yes"),
-        ]))
+        ])
         .expect_err("invalid");
 
         let names: Vec<&str> = error.invalid.iter().map(|(name, _)| *name).collect();
@@ -358,16 +365,16 @@ mod tests {
 
     #[test]
     fn paypal_defaults_its_api_by_environment_and_redacts_the_secret() {
-        let config = AppConfig::from_lookup(&lookup(&[
+        let config = read(&[
             ("INNGEST_DEV", "1"),
             ("PAYPAL_WEBHOOK_ID", "WH-ID"),
             ("PAYPAL_ENVIRONMENT", "live"),
             ("PAYPAL_CLIENT_ID", "client"),
             ("PAYPAL_CLIENT_SECRET", "very-secret-value"),
-        ]))
+        ])
         .expect("valid");
 
-        let paypal = config.webhooks.paypal.as_mounted().expect("mounted");
+        let paypal = config.paypal.as_mounted().expect("mounted");
         assert_eq!(paypal.api_base_url.as_str(), "https://api-m.paypal.com/");
         assert_eq!(paypal.environment, PaypalEnvironment::Live);
         assert!(!format!("{paypal:?}").contains("very-secret-value"));

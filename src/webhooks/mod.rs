@@ -24,7 +24,6 @@ use huckleberry_functions::events::MentorshipKind;
 
 pub mod config;
 pub mod paypal;
-pub mod paypal_api;
 pub mod routes;
 pub mod simulate;
 pub mod stripe;

@@ -7,6 +7,7 @@
 //! key in `tests/fixtures/paypal-test-signer/`).
 
 use super::{InvalidSecret, WebhookSecret, stripe, svix};
+use crate::paths;
 
 /// A webhook request ready to POST to the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub struct SignedRequest {
 pub fn stripe_request(secret: &WebhookSecret, body: Vec<u8>, now_unix: i64) -> SignedRequest {
     let signature = stripe::sign_for_test(secret, &body, now_unix);
     SignedRequest {
-        path: "/api/stripe/webhook",
+        path: paths::STRIPE_WEBHOOK,
         headers: vec![(stripe::SIGNATURE_HEADER, signature)],
         body,
     }

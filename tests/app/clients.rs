@@ -9,6 +9,7 @@ use huckleberry::integrations::config::DiscordConfig;
 use huckleberry::integrations::discord::{DiscordClient, GuildJoin};
 use huckleberry::integrations::http::vendor_http_client;
 use huckleberry::integrations::resend::ResendMailer;
+use huckleberry_functions::config::DiscordRoles;
 use huckleberry_functions::ports::{
     DiscordGuild, EmailAddress, Mailer, OutgoingEmail, PortError, UserDirectory,
 };
@@ -41,8 +42,10 @@ fn discord(stand_in: &StandIn) -> DiscordClient {
         client_secret: SecretString::from("secret"),
         bot_token: SecretString::from("discord-bot-token"),
         guild_id: GUILD.into(),
-        role_one_on_one: "1".into(),
-        role_group: ROLE_GROUP.into(),
+        roles: DiscordRoles {
+            one_on_one: "1".into(),
+            group: ROLE_GROUP.into(),
+        },
         api_base: Url::parse(&format!("{}/discord/api/v10", stand_in.url)).expect("url"),
         authorize_url: Url::parse(&format!("{}/discord/oauth2/authorize", stand_in.url))
             .expect("url"),

@@ -28,17 +28,14 @@ use serde::Serialize;
 
 use super::config::{Mount, PaypalEnvironment, StripeConfig, SvixConfig, WebhooksConfig};
 use super::paypal::{PaypalVerifier, PaypalVerifierConfig};
-use super::paypal_api::{HttpCertificateSource, PaypalClient, SharedCertificateSource};
 use super::{Catalog, MapError, VerifyError};
 use crate::error::AppError;
+use crate::integrations::paypal::{HttpCertificateSource, PaypalClient, SharedCertificateSource};
+use crate::paths;
 
-mod paypal;
-mod stripe;
-mod svix;
-
-pub use paypal::receive_paypal_event;
-pub use stripe::receive_stripe_event;
-pub use svix::{receive_clerk_event, receive_resend_event};
+pub mod paypal;
+pub mod stripe;
+pub mod svix;
 
 /// Where the routes read "now": the system clock, or a fixed time in tests.
 #[derive(Clone)]
@@ -100,6 +97,8 @@ pub struct WebhookState {
     delivery_timeout: Duration,
     /// "Now", for signature timestamp windows.
     clock: Clock,
+    /// Sends the verified events to Inngest.
+    events: inngest_sdk::Client,
 }
 
 /// The PayPal route's parts.
@@ -117,7 +116,11 @@ impl WebhookState {
     ///
     /// # Errors
     /// When an HTTP client cannot be built or the PayPal webhook id is unusable.
-    pub fn build(config: &WebhooksConfig, overrides: WebhookOverrides) -> anyhow::Result<Self> {
+    pub fn build(
+        config: &WebhooksConfig,
+        overrides: WebhookOverrides,
+        events: inngest_sdk::Client,
+    ) -> anyhow::Result<Self> {
         let paypal = match &config.paypal {
             Mount::NotMounted(reason) => Mount::NotMounted(reason.clone()),
             Mount::Mounted(settings) => {
@@ -152,6 +155,7 @@ impl WebhookState {
             catalog: config.catalog.clone(),
             delivery_timeout: config.delivery_timeout,
             clock: overrides.clock.unwrap_or_else(Clock::system),
+            events,
         };
         state.log_unmounted();
         Ok(state)
@@ -159,10 +163,10 @@ impl WebhookState {
 
     fn log_unmounted(&self) {
         let routes = [
-            ("/api/stripe/webhook", reason(&self.stripe)),
-            ("/api/paypal/webhook", reason(&self.paypal)),
-            ("/api/clerk/webhook", reason(&self.clerk)),
-            ("/api/resend/webhook", reason(&self.resend)),
+            (paths::STRIPE_WEBHOOK, reason(&self.stripe)),
+            (paths::PAYPAL_WEBHOOK, reason(&self.paypal)),
+            (paths::CLERK_WEBHOOK, reason(&self.clerk)),
+            (paths::RESEND_WEBHOOK, reason(&self.resend)),
         ];
         for (route, reason) in routes {
             if let Some(reason) = reason {

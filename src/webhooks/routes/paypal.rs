@@ -7,15 +7,17 @@
 //! PayPal call per capture (the token is cached); when it fails the route answers 503 and
 //! PayPal retries the delivery (up to 25 times over 3 days), so nothing is lost.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use huckleberry_functions::events::PurchaseMentorship;
 
 use super::{
-    WebhookBody, WebhookReply, deliver, ignored, malformed, mounted, rejected, unmappable,
+    WebhookBody, WebhookReply, WebhookState, deliver, ignored, malformed, mounted, rejected,
+    unmappable,
 };
 use crate::error::AppError;
-use crate::state::AppState;
 use crate::webhooks::MapError;
 use crate::webhooks::paypal::{PaypalEvent, PaypalOutcome, purchase_from_event};
 
@@ -25,11 +27,10 @@ const PROVIDER: &str = "paypal";
 /// then parse, then map (looking the payer up on the order when the capture lacks them),
 /// then send `purchase/mentorship` with id `paypal-<WH id>`.
 pub async fn receive_paypal_event(
-    State(state): State<AppState>,
+    State(hooks): State<Arc<WebhookState>>,
     headers: HeaderMap,
     WebhookBody(body): WebhookBody,
 ) -> Result<WebhookReply, AppError> {
-    let hooks = &state.webhooks;
     let paypal = match mounted(&hooks.paypal) {
         Ok(paypal) => paypal,
         Err(not_mounted) => return Ok(not_mounted),
@@ -70,7 +71,7 @@ pub async fn receive_paypal_event(
         Err(error) => return Err(unmappable(error)),
     };
     deliver(
-        &state.inngest,
+        &hooks.events,
         hooks.delivery_timeout,
         PurchaseMentorship::NAME,
         event_id,

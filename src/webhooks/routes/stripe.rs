@@ -1,15 +1,17 @@
 //! `POST /api/stripe/webhook`: a verified Checkout Session payment becomes
 //! `purchase/mentorship` (docs/design.md §5, docs/integrations.md §1).
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use huckleberry_functions::events::PurchaseMentorship;
 
 use super::{
-    WebhookBody, WebhookReply, deliver, ignored, malformed, mounted, rejected, unmappable,
+    WebhookBody, WebhookReply, WebhookState, deliver, ignored, malformed, mounted, rejected,
+    unmappable,
 };
 use crate::error::AppError;
-use crate::state::AppState;
 use crate::webhooks::stripe::{StripeEvent, StripeOutcome, purchase_from_event};
 
 const PROVIDER: &str = "stripe";
@@ -17,11 +19,10 @@ const PROVIDER: &str = "stripe";
 /// Receives a Stripe event: verify `Stripe-Signature` over the raw bytes, then parse, then
 /// map, then send `purchase/mentorship` with id `stripe-<evt id>`.
 pub async fn receive_stripe_event(
-    State(state): State<AppState>,
+    State(hooks): State<Arc<WebhookState>>,
     headers: HeaderMap,
     WebhookBody(body): WebhookBody,
 ) -> Result<WebhookReply, AppError> {
-    let hooks = &state.webhooks;
     let stripe = match mounted(&hooks.stripe) {
         Ok(stripe) => stripe,
         Err(not_mounted) => return Ok(not_mounted),
@@ -35,7 +36,7 @@ pub async fn receive_stripe_event(
     match purchase_from_event(&event, &hooks.catalog, stripe.livemode) {
         Ok(StripeOutcome::Purchase { event_id, data }) => {
             deliver(
-                &state.inngest,
+                &hooks.events,
                 hooks.delivery_timeout,
                 PurchaseMentorship::NAME,
                 event_id,

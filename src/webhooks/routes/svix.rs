@@ -2,21 +2,24 @@
 //! `clerk/<type>` / `resend/<type>` with the provider's `data` untouched (docs/design.md §3, §5;
 //! docs/integrations.md §4.4–4.5, §5.2–5.3, §6).
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use huckleberry_functions::events::EventId;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{WebhookBody, WebhookReply, deliver, ignored, malformed, mounted, rejected};
+use super::{
+    WebhookBody, WebhookReply, WebhookState, deliver, ignored, malformed, mounted, rejected,
+};
 use crate::error::AppError;
-use crate::state::AppState;
 use crate::webhooks::config::{Mount, SvixConfig};
 use crate::webhooks::svix::event_name;
 
 /// Receives a Clerk (Svix) event and forwards it as `clerk/<type>`, id `clerk-<svix-id>`.
 pub async fn receive_clerk_event(
-    State(state): State<AppState>,
+    State(hooks): State<Arc<WebhookState>>,
     headers: HeaderMap,
     WebhookBody(body): WebhookBody,
 ) -> Result<WebhookReply, AppError> {
@@ -24,14 +27,12 @@ pub async fn receive_clerk_event(
         provider: "clerk",
         event_id: EventId::clerk,
     };
-    route
-        .receive(&state, &state.webhooks.clerk, &headers, &body)
-        .await
+    route.receive(&hooks, &hooks.clerk, &headers, &body).await
 }
 
 /// Receives a Resend (Svix) event and forwards it as `resend/<type>`, id `resend-<svix-id>`.
 pub async fn receive_resend_event(
-    State(state): State<AppState>,
+    State(hooks): State<Arc<WebhookState>>,
     headers: HeaderMap,
     WebhookBody(body): WebhookBody,
 ) -> Result<WebhookReply, AppError> {
@@ -39,9 +40,7 @@ pub async fn receive_resend_event(
         provider: "resend",
         event_id: EventId::resend,
     };
-    route
-        .receive(&state, &state.webhooks.resend, &headers, &body)
-        .await
+    route.receive(&hooks, &hooks.resend, &headers, &body).await
 }
 
 /// The Svix envelope with `data` kept as the raw bytes received: forwarded without being
@@ -65,12 +64,11 @@ struct SvixRoute {
 impl SvixRoute {
     async fn receive(
         &self,
-        state: &AppState,
+        hooks: &WebhookState,
         mount: &Mount<SvixConfig>,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<WebhookReply, AppError> {
-        let hooks = &state.webhooks;
         let svix = match mounted(mount) {
             Ok(svix) => svix,
             Err(not_mounted) => return Ok(not_mounted),
@@ -93,7 +91,7 @@ impl SvixRoute {
             ));
         };
         deliver(
-            &state.inngest,
+            &hooks.events,
             hooks.delivery_timeout,
             &name,
             (self.event_id)(&delivery.id),

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use huckleberry::config::AppConfig;
+use huckleberry::integrations::paypal::SharedCertificateSource;
 use huckleberry::startup::{AppOverrides, Application};
 use huckleberry::webhooks::paypal::{CertificateFetchError, CertificateSource, CertificateUrl};
-use huckleberry::webhooks::paypal_api::SharedCertificateSource;
 use huckleberry::webhooks::routes::WebhookOverrides;
 
 use stand_ins::{InngestStandIn, PaypalApiStandIn};

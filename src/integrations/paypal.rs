@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::paypal::{
+use crate::webhooks::paypal::{
     CapturePayer, CertificateFetchError, CertificateSource, CertificateUrl, PaypalCertificate,
 };
 
