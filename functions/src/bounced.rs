@@ -16,7 +16,7 @@ use crate::deps::Deps;
 use crate::events::ResendEmailBounced;
 use crate::mail::{idempotency_key, send};
 use crate::metadata;
-use crate::ports::{EmailAddress, PortError, User};
+use crate::ports::{EmailAddress, User};
 use crate::templates::{self, Category, StaffAlert};
 
 /// The function id (the app prefixes it: `<app id>-email-bounced`).
@@ -84,12 +84,7 @@ async fn handle_bounce(
         Some(address) => {
             step.run("find-user", {
                 let users = Arc::clone(&deps.users);
-                move || async move {
-                    users
-                        .find_by_email(&address)
-                        .await
-                        .map_err(PortError::into_step_error)
-                }
+                move || async move { Ok::<_, Error>(users.find_by_email(&address).await?) }
             })
             .await?
         }
@@ -115,10 +110,7 @@ async fn handle_bounce(
                         clock.now(),
                         block,
                     );
-                    users
-                        .merge_public_metadata(&user_id, patch.clone())
-                        .await
-                        .map_err(PortError::into_step_error)?;
+                    users.merge_public_metadata(&user_id, patch.clone()).await?;
                     Ok::<_, Error>(patch)
                 }
             })

@@ -16,7 +16,7 @@ use crate::deps::Deps;
 use crate::events::{DiscordConnected, DiscordFollowUp};
 use crate::expressions;
 use crate::mail::{days, expires_at, idempotency_key, send};
-use crate::ports::{PortError, User};
+use crate::ports::User;
 use crate::templates::{self, Category};
 
 /// The function id (the app prefixes it: `<app id>-discord-follow-up`).
@@ -61,14 +61,10 @@ async fn remind(
             let users = Arc::clone(&deps.users);
             let user_id = request.clerk_user_id.clone();
             move || async move {
-                users
-                    .user(&user_id)
-                    .await
-                    .map_err(PortError::into_step_error)?
-                    .ok_or_else(|| {
-                        Error::non_retriable(format!("no Clerk user {user_id}"))
-                            .with_name("UnknownUser")
-                    })
+                users.user(&user_id).await?.ok_or_else(|| {
+                    Error::non_retriable(format!("no Clerk user {user_id}"))
+                        .with_name("UnknownUser")
+                })
             }
         })
         .await?;

@@ -62,9 +62,8 @@
 //! ```
 //!
 //! Every side effect is a named step, so a run in the Inngest dashboard reads as the buyer's
-//! story; port errors become step errors through
-//! [`PortError::into_step_error`](ports::PortError::into_step_error), so a permanent failure
-//! (a missing Discord permission) fails at once instead of being retried.
+//! story; `?` on a [`PortError`](ports::PortError) in a step keeps its nature, so a permanent
+//! failure (a missing Discord permission) fails at once instead of being retried.
 
 #![warn(missing_docs)]
 

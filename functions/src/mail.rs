@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use inngest_sdk::Error;
 
-use crate::ports::{Mailer, OutgoingEmail, PortError};
+use crate::ports::{Mailer, OutgoingEmail};
 
 /// The mailer's idempotency key for the email a step sends: `<function>/<run id>/<step id>`.
 /// A retried step (say, a timeout after Resend accepted the email) sends the same key, so
@@ -20,10 +20,7 @@ pub(crate) async fn send(
     email: &OutgoingEmail,
     key: &str,
 ) -> Result<String, Error> {
-    mailer
-        .send(email, key)
-        .await
-        .map_err(PortError::into_step_error)
+    Ok(mailer.send(email, key).await?)
 }
 
 /// When a link made `now` and valid for `validity` expires.

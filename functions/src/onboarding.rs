@@ -27,7 +27,7 @@ use crate::expressions;
 use crate::follow_up::DISCORD_FOLLOW_UP;
 use crate::mail::{days, expires_at, idempotency_key, send};
 use crate::metadata::{self, MentorshipStatus};
-use crate::ports::{EmailAddress, Invitation, PortError, User};
+use crate::ports::{EmailAddress, Invitation, User};
 use crate::templates::{self, Category, StaffAlert};
 
 /// The function id (the app prefixes it: `<app id>-onboarding-flow`).
@@ -113,15 +113,12 @@ async fn onboard(
             let email = email.clone();
             move || async move {
                 if let Some(id) = user_id {
-                    let by_id = users.user(&id).await.map_err(PortError::into_step_error)?;
+                    let by_id = users.user(&id).await?;
                     if by_id.is_some() {
                         return Ok::<_, Error>(by_id);
                     }
                 }
-                users
-                    .find_by_email(&email)
-                    .await
-                    .map_err(PortError::into_step_error)
+                Ok::<_, Error>(users.find_by_email(&email).await?)
             }
         })
         .await?;
@@ -133,12 +130,7 @@ async fn onboard(
                     let users = Arc::clone(&deps.users);
                     let email = email.clone();
                     let patch = metadata::invitation(&purchase);
-                    move || async move {
-                        users
-                            .invite(&email, patch)
-                            .await
-                            .map_err(PortError::into_step_error)
-                    }
+                    move || async move { Ok::<_, Error>(users.invite(&email, patch).await?) }
                 })
                 .await?;
             let signup = step
@@ -204,10 +196,11 @@ async fn onboard(
                     let discord_user_id = discord_user_id.clone();
                     let role_id = role_id.clone();
                     move || async move {
-                        guild
-                            .grant_role_to_member(&discord_user_id, &role_id)
-                            .await
-                            .map_err(PortError::into_step_error)
+                        Ok::<_, Error>(
+                            guild
+                                .grant_role_to_member(&discord_user_id, &role_id)
+                                .await?,
+                        )
                     }
                 })
                 .await?;
@@ -256,10 +249,7 @@ async fn onboard(
             let connection = connection.clone();
             move || async move {
                 let patch = metadata::access_granted(&connection, &purchase_id, clock.now());
-                users
-                    .merge_public_metadata(&user_id, patch.clone())
-                    .await
-                    .map_err(PortError::into_step_error)?;
+                users.merge_public_metadata(&user_id, patch.clone()).await?;
                 Ok::<_, Error>(patch)
             }
         })
@@ -441,10 +431,7 @@ async fn grant_role_step(
     let role_id = role_id.to_owned();
     Ok(step
         .run("grant-discord-role", move || async move {
-            guild
-                .grant_role(&discord_user_id, &role_id)
-                .await
-                .map_err(PortError::into_step_error)?;
+            guild.grant_role(&discord_user_id, &role_id).await?;
             Ok::<_, Error>(role_id)
         })
         .await?)
@@ -514,10 +501,7 @@ async fn merge_step(
     let user_id = user_id.to_owned();
     Ok(step
         .run(step_id, move || async move {
-            users
-                .merge_public_metadata(&user_id, patch.clone())
-                .await
-                .map_err(PortError::into_step_error)?;
+            users.merge_public_metadata(&user_id, patch.clone()).await?;
             Ok::<_, Error>(patch)
         })
         .await?)

@@ -15,10 +15,13 @@ use serde::{Deserialize, Serialize};
 pub type PortFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PortError>> + Send + 'a>>;
 
 /// Why a port call failed, as far as retrying is concerned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Deliberately not a `std::error::Error`: the SDK turns any such error into a retriable one,
+/// which would make a permanent failure retry. `?` on a `PortError` in a step goes through
+/// `From<PortError> for inngest_sdk::Error` below instead, which keeps the distinction.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortError {
     /// Worth retrying: timeouts, 5xx, 429 (with the wait the vendor asked for, if any).
-    #[error("{message}")]
     Transient {
         /// What failed (no secrets, no personal data beyond ids).
         message: String,
@@ -26,8 +29,17 @@ pub enum PortError {
         retry_after: Option<std::time::Duration>,
     },
     /// Retrying cannot help: a rejected request, missing permission, bad configuration.
-    #[error("{0}")]
     Permanent(String),
+}
+
+impl fmt::Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortError::Transient { message, .. } | PortError::Permanent(message) => {
+                f.write_str(message)
+            }
+        }
+    }
 }
 
 impl PortError {
@@ -45,12 +57,11 @@ impl PortError {
     }
 }
 
-impl PortError {
-    /// The step error for this failure: transient → retried (after the vendor's wait, if
-    /// it gave one); permanent → the step fails now. (A plain `?` would make every port
-    /// error retriable: the SDK's blanket conversion cannot see the distinction.)
-    pub fn into_step_error(self) -> inngest_sdk::Error {
-        match self {
+/// The step error for a port failure: transient → retried (after the vendor's wait, if it
+/// gave one); permanent → the step fails now, without retries.
+impl From<PortError> for inngest_sdk::Error {
+    fn from(error: PortError) -> Self {
+        match error {
             PortError::Transient {
                 message,
                 retry_after: Some(delay),
@@ -248,15 +259,33 @@ mod tests {
 
     #[test]
     fn port_errors_map_to_retry_decisions() {
-        let retry = PortError::transient("timeout").into_step_error();
+        let retry = inngest_sdk::Error::from(PortError::transient("timeout"));
         assert!(retry.is_retriable());
-        let stop = PortError::permanent("missing permission").into_step_error();
+        let stop = inngest_sdk::Error::from(PortError::permanent("missing permission"));
         assert!(!stop.is_retriable());
-        let later = PortError::Transient {
+        let later = inngest_sdk::Error::from(PortError::Transient {
             message: "rate limited".into(),
             retry_after: Some(std::time::Duration::from_secs(5)),
-        }
-        .into_step_error();
+        });
         assert!(matches!(later.retry(), inngest_sdk::Retry::After(_)));
+    }
+
+    /// What a step body writes: `?` on a port call, nothing else.
+    async fn step_body(port: Result<(), PortError>) -> Result<(), inngest_sdk::Error> {
+        port?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn question_mark_on_a_permanent_port_error_does_not_retry() {
+        let stop = step_body(Err(PortError::permanent("missing permission")))
+            .await
+            .expect_err("the port failed");
+        assert!(!stop.is_retriable());
+        assert_eq!(stop.to_string(), "missing permission");
+        let retry = step_body(Err(PortError::transient("timeout")))
+            .await
+            .expect_err("the port failed");
+        assert!(retry.is_retriable());
     }
 }
