@@ -7,6 +7,7 @@
 //! routes' rate limits ([`rate_limit`]).
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod discord;
 pub mod env;

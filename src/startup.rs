@@ -17,6 +17,7 @@ use huckleberry_functions::config::{DiscordRoles, OnboardingConfig};
 use huckleberry_functions::ports::{ConnectLinks, DiscordGuild, Mailer, UserDirectory};
 use url::Url;
 
+use crate::clock::Clock;
 use crate::config::{AppConfig, Environment, HttpLimits};
 use crate::discord::DiscordAuth;
 use crate::discord::connect::{DiscordConnect, DryRunDiscord, LiveDiscord};
@@ -27,13 +28,14 @@ use crate::integrations::clerk::{ClerkClient, UserMetadata};
 use crate::integrations::discord::DiscordClient;
 use crate::integrations::dry_run::{DryRunDirectory, DryRunGuild, DryRunMailer};
 use crate::integrations::http::vendor_http_client;
+use crate::integrations::paypal::SharedCertificateSource;
 use crate::integrations::resend::ResendMailer;
 use crate::pages::PageLinks;
 use crate::paths;
 use crate::routes;
 use crate::serve;
 use crate::state::AppState;
-use crate::webhooks::routes::{WebhookOverrides, WebhookState};
+use crate::webhooks::routes::WebhookState;
 
 /// The Inngest app id the functions are served under.
 pub const APP_ID: &str = "huckleberry";
@@ -54,10 +56,15 @@ pub struct Application {
 }
 
 /// Test doubles for [`Application::build_with`]; production uses the default (none).
+///
+/// Neither weakens a check: a certificate source only changes where the PayPal certificate
+/// comes from (the signature is still checked against it), and a clock only changes "now".
 #[derive(Debug, Clone, Default)]
 pub struct AppOverrides {
-    /// PayPal certificate source and clock for the webhook routes.
-    pub webhooks: WebhookOverrides,
+    /// Serves PayPal certificates instead of fetching them from PayPal.
+    pub paypal_certificates: Option<SharedCertificateSource>,
+    /// Replaces the system clock everywhere the app reads the time.
+    pub clock: Option<Clock>,
 }
 
 impl Application {
@@ -74,9 +81,15 @@ impl Application {
         mut config: AppConfig,
         overrides: AppOverrides,
     ) -> anyhow::Result<Self> {
+        let clock = overrides.clock.unwrap_or_else(Clock::system);
         let inngest = inngest_sdk::Client::new(config.inngest.clone());
-        let webhooks = WebhookState::build(&config.webhooks, overrides.webhooks, inngest.clone())
-            .context("building the webhook routes")?;
+        let webhooks = WebhookState::build(
+            &config.webhooks,
+            overrides.paypal_certificates,
+            clock.clone(),
+            inngest.clone(),
+        )
+        .context("building the webhook routes")?;
         let address = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&address)
             .await
@@ -96,7 +109,8 @@ impl Application {
             vendors.mailer.clone(),
             vendors.guild.clone(),
             vendors.links.clone(),
-        );
+        )
+        .with_clock(clock.as_source());
         let mut endpoint =
             inngest_sdk::Endpoint::builder(APP_ID, inngest.clone()).framework("axum");
         for function in huckleberry_functions::functions(deps, onboarding_config(&config)) {
@@ -112,7 +126,7 @@ impl Application {
         });
         let state = AppState {
             webhooks: Arc::new(webhooks),
-            discord: Arc::new(vendors.discord_auth(&config, inngest)),
+            discord: Arc::new(vendors.discord_auth(&config, inngest, clock)),
         };
         let https = config.app_base_url.scheme() == "https";
         Ok(Application {
@@ -333,7 +347,12 @@ impl Vendors {
     }
 
     /// The connection routes' state.
-    fn discord_auth(self, config: &AppConfig, events: inngest_sdk::Client) -> DiscordAuth {
+    fn discord_auth(
+        self,
+        config: &AppConfig,
+        events: inngest_sdk::Client,
+        clock: Clock,
+    ) -> DiscordAuth {
         let settings = &config.integrations;
         let discord_page = settings
             .pages
@@ -356,6 +375,7 @@ impl Vendors {
             },
             secure_cookies: config.app_base_url.scheme() == "https",
             events,
+            clock,
         }
     }
 }

@@ -13,10 +13,11 @@ use std::process::ExitCode;
 
 use url::Url;
 
+use crate::clock::Clock;
 use crate::config::{AppConfig, Environment};
 use crate::paths;
 use crate::webhooks::config::Mount;
-use crate::webhooks::routes::{WebhookOverrides, WebhookState};
+use crate::webhooks::routes::WebhookState;
 
 /// Checks the process environment and prints the outcome: problems on stderr, the summary
 /// on stdout. `dotenv_problem` is why the `.env` file was not read completely, if it was not
@@ -88,7 +89,8 @@ fn startup_problems(config: &AppConfig) -> Vec<String> {
     let mut problems = Vec::new();
     if let Err(error) = WebhookState::build(
         &config.webhooks,
-        WebhookOverrides::default(),
+        None,
+        Clock::system(),
         inngest_sdk::Client::new(config.inngest.clone()),
     ) {
         problems.push(format!("webhook routes: {error:#}"));

@@ -79,7 +79,7 @@ pub async fn start_discord_login(
         };
         return no_store(page.respond(&auth.links));
     };
-    let now = Utc::now();
+    let now = auth.clock.now();
     let starter = match &query.t {
         Some(token) => start_from_link(auth, token, now).await,
         None => start_from_session(auth, &headers).await,
@@ -99,7 +99,7 @@ pub async fn complete_discord_login(
 ) -> Response {
     // A query that does not parse (repeated `code` or `state`) cannot be verified.
     let page = match query {
-        Ok(Query(query)) => complete(&auth, query, &headers, Utc::now()).await,
+        Ok(Query(query)) => complete(&auth, query, &headers, auth.clock.now()).await,
         Err(_) => Page::Error {
             problem: Problem::VerificationFailed,
         },

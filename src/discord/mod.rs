@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::integrations::clerk::UserMetadata;
 use crate::pages::PageLinks;
 
@@ -32,6 +33,8 @@ pub struct DiscordAuth {
     pub secure_cookies: bool,
     /// Sends `user/discord.connected` to Inngest.
     pub events: inngest_sdk::Client,
+    /// "Now", for link expiry and the OAuth state's age.
+    pub clock: Clock,
 }
 
 impl std::fmt::Debug for DiscordAuth {

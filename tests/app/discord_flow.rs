@@ -3,14 +3,16 @@
 
 use axum::http::Method;
 use chrono::{Duration, Utc};
+use huckleberry::clock::Clock;
 use huckleberry::discord::tokens::{LinkToken, OAuthCookie, Signer};
+use huckleberry::startup::AppOverrides;
 use huckleberry_functions::events::ConnectSource;
 use serde_json::{Value, json};
 
 use crate::stand_in::{
     AUTH_CODE, CLERK_USER, DISCORD_USER, GUILD, LINK_KEY, PURCHASE, ROLE_GROUP, StandIn, clerk_user,
 };
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, spawn_app_with};
 
 /// The app wired to a fresh stand-in, with a client that follows no redirects.
 pub(crate) struct Flow {
@@ -20,10 +22,23 @@ pub(crate) struct Flow {
 }
 
 pub(crate) async fn flow() -> Flow {
+    flow_with_overrides(AppOverrides::default()).await
+}
+
+/// As [`flow`], the app reading "now" from `clock`.
+pub(crate) async fn flow_with_clock(clock: Clock) -> Flow {
+    flow_with_overrides(AppOverrides {
+        clock: Some(clock),
+        ..AppOverrides::default()
+    })
+    .await
+}
+
+async fn flow_with_overrides(overrides: AppOverrides) -> Flow {
     let stand_in = StandIn::start().await;
     let env = stand_in.env();
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let app = spawn_app(&vars).await;
+    let app = spawn_app_with(&vars, overrides).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -49,14 +64,18 @@ pub(crate) fn link_token(expires_in: Duration, nonce: &str) -> String {
 }
 
 /// What the start route answered: where it redirects, the state it chose, the cookie.
-struct Started {
+pub(crate) struct Started {
     location: url::Url,
-    state: String,
-    cookie: String,
+    pub(crate) state: String,
+    pub(crate) cookie: String,
 }
 
 impl Flow {
-    async fn get(&self, path_and_query: &str, cookie: Option<&str>) -> reqwest::Response {
+    pub(crate) async fn get(
+        &self,
+        path_and_query: &str,
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
         let mut request = self
             .client
             .get(format!("{}{path_and_query}", self.app.address));
@@ -66,14 +85,14 @@ impl Flow {
         request.send().await.expect("request")
     }
 
-    async fn start_with_link(&self, token: &str) -> Started {
+    pub(crate) async fn start_with_link(&self, token: &str) -> Started {
         let response = self
             .get(&format!("/api/auth/discord?t={token}"), None)
             .await;
         started(response)
     }
 
-    async fn callback(&self, query: &str, cookie: Option<&str>) -> (u16, String) {
+    pub(crate) async fn callback(&self, query: &str, cookie: Option<&str>) -> (u16, String) {
         let response = self
             .get(&format!("/api/auth/discord/callback?{query}"), cookie)
             .await;

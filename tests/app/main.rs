@@ -4,6 +4,7 @@ mod binary;
 mod browser;
 mod cli;
 mod clients;
+mod clock;
 mod connections;
 mod discord_flow;
 mod dry_run;

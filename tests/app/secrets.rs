@@ -20,7 +20,6 @@ use huckleberry::config::AppConfig;
 use huckleberry::discord::tokens::{LinkToken, Signer};
 use huckleberry::integrations::paypal::SharedCertificateSource;
 use huckleberry::startup::{AppOverrides, Application};
-use huckleberry::webhooks::routes::WebhookOverrides;
 use huckleberry::webhooks::{WebhookSecret, stripe, svix};
 use serde_json::{Value, json};
 use tracing_subscriber::fmt::MakeWriter;
@@ -361,10 +360,8 @@ async fn no_route_log_or_outgoing_request_discloses_a_secret() {
         .expect("the planted production configuration is valid");
     seen.add("AppConfig Debug", format!("{config:?}"));
     let overrides = AppOverrides {
-        webhooks: WebhookOverrides {
-            paypal_certificates: Some(SharedCertificateSource::new(TestSignerCertificates)),
-            clock: None,
-        },
+        paypal_certificates: Some(SharedCertificateSource::new(TestSignerCertificates)),
+        clock: None,
     };
     let app = Application::build_with(config, overrides)
         .await

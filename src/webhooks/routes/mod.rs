@@ -1,6 +1,6 @@
 //! The webhook routes: bytes in, verify, then parse, then deliver to Inngest (docs/design.md §5,
 //! docs/design.md §8 rule 7). One handler file per provider; this file holds what they share: the state
-//! built at start-up, the clock, delivery to Inngest and the replies.
+//! built at start-up, delivery to Inngest and the replies.
 //!
 //! Status policy (the module doc of [`crate::webhooks`] explains each choice):
 //! - route not configured (development only) → 503 with the reason, before reading anything;
@@ -13,7 +13,7 @@
 //!   the provider retries, and the event id makes the retry a duplicate Inngest drops).
 
 use std::fmt;
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -22,13 +22,14 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+
 use huckleberry_functions::events::EventId;
 use serde::Serialize;
 
 use super::config::{Mount, PaypalEnvironment, StripeConfig, SvixConfig, WebhooksConfig};
 use super::paypal::{PaypalVerifier, PaypalVerifierConfig};
 use super::{Catalog, MapError, VerifyError};
+use crate::clock::Clock;
 use crate::error::AppError;
 use crate::integrations::paypal::{HttpCertificateSource, PaypalClient, SharedCertificateSource};
 use crate::paths;
@@ -36,49 +37,6 @@ use crate::paths;
 pub mod paypal;
 pub mod stripe;
 pub mod svix;
-
-/// Where the routes read "now": the system clock, or a fixed time in tests.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
-
-impl Clock {
-    /// The system clock (production).
-    #[must_use]
-    pub fn system() -> Self {
-        Self(Arc::new(Utc::now))
-    }
-
-    /// A clock that always says `now`.
-    #[must_use]
-    pub fn fixed(now: DateTime<Utc>) -> Self {
-        Self(Arc::new(move || now))
-    }
-
-    /// The current time.
-    #[must_use]
-    pub fn now(&self) -> DateTime<Utc> {
-        (self.0)()
-    }
-}
-
-impl fmt::Debug for Clock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Clock")
-    }
-}
-
-/// Test doubles the webhook routes accept; production passes `WebhookOverrides::default()`.
-///
-/// Neither weakens verification: a certificate source only changes where the PayPal
-/// certificate comes from (the signature is still checked against it), and a clock only
-/// changes "now".
-#[derive(Debug, Clone, Default)]
-pub struct WebhookOverrides {
-    /// Serves PayPal certificates instead of fetching them from PayPal.
-    pub paypal_certificates: Option<SharedCertificateSource>,
-    /// Replaces the system clock.
-    pub clock: Option<Clock>,
-}
 
 /// What the webhook routes need, built once at start-up.
 #[derive(Debug)]
@@ -116,15 +74,18 @@ impl WebhookState {
     ///
     /// # Errors
     /// When an HTTP client cannot be built or the PayPal webhook id is unusable.
+    /// `certificates` replaces PayPal's certificate source (tests; `None` fetches from
+    /// PayPal). It does not weaken verification: the signature is still checked against it.
     pub fn build(
         config: &WebhooksConfig,
-        overrides: WebhookOverrides,
+        certificates: Option<SharedCertificateSource>,
+        clock: Clock,
         events: inngest_sdk::Client,
     ) -> anyhow::Result<Self> {
         let paypal = match &config.paypal {
             Mount::NotMounted(reason) => Mount::NotMounted(reason.clone()),
             Mount::Mounted(settings) => {
-                let certificates = match overrides.paypal_certificates {
+                let certificates = match certificates {
                     Some(source) => source,
                     None => SharedCertificateSource::new(
                         HttpCertificateSource::new()
@@ -154,7 +115,7 @@ impl WebhookState {
             resend: config.resend.clone(),
             catalog: config.catalog.clone(),
             delivery_timeout: config.delivery_timeout,
-            clock: overrides.clock.unwrap_or_else(Clock::system),
+            clock,
             events,
         };
         state.log_unmounted();

@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use huckleberry::config::AppConfig;
+use huckleberry::clock::Clock;
 use huckleberry::integrations::paypal::SharedCertificateSource;
-use huckleberry::startup::{AppOverrides, Application};
+use huckleberry::startup::AppOverrides;
 use huckleberry::webhooks::paypal::{CertificateFetchError, CertificateSource, CertificateUrl};
-use huckleberry::webhooks::routes::WebhookOverrides;
 
 use stand_ins::{InngestStandIn, PaypalApiStandIn};
+
+use crate::support::spawn_app_with;
 
 pub(crate) const STRIPE_SECRET: &str = "whsec_test_secret_for_huckleberry";
 pub(crate) const STRIPE_ROTATED_SECRET: &str = "whsec_test_secret_next_rotation";
@@ -70,12 +71,18 @@ impl WebhookApp {
 
     /// As [`WebhookApp::spawn`], with variables changed (`Some`) or removed (`None`).
     pub(crate) async fn spawn_with(changes: &[(&str, Option<&str>)]) -> Self {
+        Self::spawn_full(changes, None).await
+    }
+
+    /// As [`WebhookApp::spawn`], reading "now" from `clock`.
+    pub(crate) async fn spawn_with_clock(clock: Clock) -> Self {
+        Self::spawn_full(&[], Some(clock)).await
+    }
+
+    async fn spawn_full(changes: &[(&str, Option<&str>)], clock: Option<Clock>) -> Self {
         let inngest = InngestStandIn::start().await;
         let paypal_api = PaypalApiStandIn::start().await;
         let mut vars: Vec<(String, String)> = [
-            ("INNGEST_DEV", "1".to_owned()),
-            ("HOST", "127.0.0.1".to_owned()),
-            ("PORT", "0".to_owned()),
             ("INNGEST_BASE_URL", inngest.url.clone()),
             ("INNGEST_EVENT_API_BASE_URL", inngest.url.clone()),
             (
@@ -105,22 +112,15 @@ impl WebhookApp {
                 vars.push(((*name).to_owned(), (*value).to_owned()));
             }
         }
-        let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let config = AppConfig::from_lookup(&lookup).expect("test configuration is valid");
         let overrides = AppOverrides {
-            webhooks: WebhookOverrides {
-                paypal_certificates: Some(SharedCertificateSource::new(TestSignerCertificates)),
-                clock: None,
-            },
+            paypal_certificates: Some(SharedCertificateSource::new(TestSignerCertificates)),
+            clock,
         };
-        let app = Application::build_with(config, overrides)
-            .await
-            .expect("app builds");
-        let address = format!("http://{}", app.local_addr().expect("bound"));
-        tokio::spawn(app.run_until(std::future::pending()));
+        let extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let app = spawn_app_with(&extra, overrides).await;
         WebhookApp {
-            address,
-            http: reqwest::Client::new(),
+            address: app.address,
+            http: app.http,
             inngest,
             paypal_api,
         }
