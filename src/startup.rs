@@ -212,8 +212,8 @@ fn onboarding_config(config: &AppConfig) -> OnboardingConfig {
 fn discord_roles(config: &AppConfig) -> DiscordRoles {
     config.integrations.discord.as_ref().map_or_else(
         || DiscordRoles {
-            one_on_one: "dry-run-role-one-on-one".to_owned(),
-            group: "dry-run-role-group".to_owned(),
+            one_on_one: "dry-run-role-one-on-one".into(),
+            group: "dry-run-role-group".into(),
         },
         |discord| discord.roles.clone(),
     )

@@ -14,6 +14,7 @@ use crate::config::OnboardingConfig;
 use crate::config::RETRIES;
 use crate::deps::Deps;
 use crate::events::ResendEmailBounced;
+use crate::ids::ClerkUserId;
 use crate::mail::{idempotency_key, send};
 use crate::metadata;
 use crate::ports::{EmailAddress, User};
@@ -28,7 +29,7 @@ pub struct BounceSummary {
     /// The address that bounced, as Resend reported it.
     pub recipient: Option<String>,
     /// The Clerk user with that address, if any.
-    pub clerk_user_id: Option<String>,
+    pub clerk_user_id: Option<ClerkUserId>,
     /// Whether the user's onboarding was marked `email_bounced`.
     pub blocked: bool,
     /// Whether staff were alerted (not when the bounced email was itself a staff alert:
@@ -124,7 +125,7 @@ async fn handle_bounce(
             recipient: recipient
                 .as_deref()
                 .unwrap_or("(no recipient in the event)"),
-            clerk_user_id: clerk_user_id.as_deref(),
+            clerk_user_id: clerk_user_id.as_ref().map(ClerkUserId::as_str),
             reason: reason.as_deref(),
             subject: bounce.subject.as_deref(),
         },

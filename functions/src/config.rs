@@ -6,6 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::events::MentorshipKind;
+use crate::ids::RoleId;
 use crate::ports::EmailAddress;
 
 /// Retries of every function after the first attempt (Inngest's default, stated so the
@@ -26,16 +27,16 @@ pub const DEFAULT_ACADEMY_NAME: &str = "Huckleberry Art Academy";
 /// The Discord role each mentorship kind grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscordRoles {
-    /// Role id (snowflake) for 1-on-1 mentees.
-    pub one_on_one: String,
-    /// Role id (snowflake) for group mentees.
-    pub group: String,
+    /// Role for 1-on-1 mentees.
+    pub one_on_one: RoleId,
+    /// Role for group mentees.
+    pub group: RoleId,
 }
 
 impl DiscordRoles {
     /// The role id for `kind`.
     #[must_use]
-    pub fn for_kind(&self, kind: MentorshipKind) -> &str {
+    pub fn for_kind(&self, kind: MentorshipKind) -> &RoleId {
         match kind {
             MentorshipKind::OneOnOne => &self.one_on_one,
             MentorshipKind::Group => &self.group,

@@ -11,6 +11,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::ids::{ClerkUserId, DiscordUserId, PurchaseId};
+
 /// Event names (docs/design.md §3). Names are the contract: never rename one without a migration.
 pub mod names {
     /// A paid mentorship purchase, sent by the Stripe and PayPal webhook routes.
@@ -146,7 +148,7 @@ pub struct PurchaseMentorship {
     /// Which provider took the money.
     pub provider: Provider,
     /// The provider's stable purchase key: Stripe Checkout Session id, PayPal capture id.
-    pub purchase_id: String,
+    pub purchase_id: PurchaseId,
     /// The email the buyer typed at checkout; how onboarding finds or invites them in Clerk.
     pub email: String,
     /// The buyer's name as given at checkout, for greetings.
@@ -154,7 +156,7 @@ pub struct PurchaseMentorship {
     pub name: Option<String>,
     /// The Clerk user id when the buyer was signed in at checkout; skips the email lookup.
     #[serde(default)]
-    pub clerk_user_id: Option<String>,
+    pub clerk_user_id: Option<ClerkUserId>,
     /// Which mentorship was bought.
     pub mentorship: MentorshipKind,
     /// The provider's product reference (Stripe price/product id or PayPal item), for support.
@@ -178,12 +180,12 @@ impl PurchaseMentorship {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscordConnected {
     /// The Clerk user who connected.
-    pub clerk_user_id: String,
+    pub clerk_user_id: ClerkUserId,
     /// The purchase being onboarded, when the link carried one (email links do).
     #[serde(default)]
-    pub purchase_id: Option<String>,
+    pub purchase_id: Option<PurchaseId>,
     /// Discord's user snowflake, as a string (it exceeds JavaScript's safe integers).
-    pub discord_user_id: String,
+    pub discord_user_id: DiscordUserId,
     /// The Discord username at connection time, for staff.
     pub discord_username: String,
     /// Whether the guild join succeeded; onboarding retries the role grant either way.
@@ -201,9 +203,9 @@ impl DiscordConnected {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscordFollowUp {
     /// The buyer to remind.
-    pub clerk_user_id: String,
+    pub clerk_user_id: ClerkUserId,
     /// The purchase whose onboarding is waiting.
-    pub purchase_id: String,
+    pub purchase_id: PurchaseId,
     /// Which automatic reminder this is (1, 2, …), set when onboarding-flow invokes the
     /// follow-up; absent for a manual resend by staff, which the email words differently.
     #[serde(default)]
@@ -219,13 +221,13 @@ impl DiscordFollowUp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OnboardingCompleted {
     /// The onboarded buyer.
-    pub clerk_user_id: String,
+    pub clerk_user_id: ClerkUserId,
     /// The purchase that was onboarded.
-    pub purchase_id: String,
+    pub purchase_id: PurchaseId,
     /// Which mentorship access was granted.
     pub mentorship: MentorshipKind,
     /// The Discord account that received the role.
-    pub discord_user_id: String,
+    pub discord_user_id: DiscordUserId,
 }
 
 impl OnboardingCompleted {
@@ -239,7 +241,7 @@ impl OnboardingCompleted {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClerkUser {
     /// Clerk user id (`user_…`).
-    pub id: String,
+    pub id: ClerkUserId,
     /// The id of the primary entry of `email_addresses`.
     #[serde(default)]
     pub primary_email_address_id: Option<String>,
@@ -362,9 +364,9 @@ impl EventId {
     /// connection dropped as a duplicate of the first.
     #[must_use]
     pub fn discord_connected(
-        clerk_user_id: &str,
-        discord_user_id: &str,
-        purchase_id: Option<&str>,
+        clerk_user_id: &ClerkUserId,
+        discord_user_id: &DiscordUserId,
+        purchase_id: Option<&PurchaseId>,
     ) -> Self {
         match purchase_id {
             Some(purchase) => Self(format!(
@@ -376,7 +378,7 @@ impl EventId {
 
     /// `onboarded-<purchase_id>` for `mentorship/onboarding.completed`.
     #[must_use]
-    pub fn onboarding_completed(purchase_id: &str) -> Self {
+    pub fn onboarding_completed(purchase_id: &PurchaseId) -> Self {
         Self(format!("onboarded-{purchase_id}"))
     }
 
@@ -575,15 +577,16 @@ mod tests {
         assert_eq!(EventId::clerk("msg_1").as_str(), "clerk-msg_1");
         assert_eq!(EventId::resend("msg_2").as_str(), "resend-msg_2");
         assert_eq!(
-            EventId::discord_connected("user_2abc", "8035", None).as_str(),
+            EventId::discord_connected(&"user_2abc".into(), &"8035".into(), None).as_str(),
             "discord-user_2abc-8035"
         );
         assert_eq!(
-            EventId::discord_connected("user_2abc", "8035", Some("cs_2")).as_str(),
+            EventId::discord_connected(&"user_2abc".into(), &"8035".into(), Some(&"cs_2".into()))
+                .as_str(),
             "discord-user_2abc-8035-cs_2"
         );
         assert_eq!(
-            EventId::onboarding_completed("cs_test_a1").to_string(),
+            EventId::onboarding_completed(&"cs_test_a1".into()).to_string(),
             "onboarded-cs_test_a1"
         );
     }

@@ -7,6 +7,7 @@
 //! use std::sync::Arc;
 //!
 //! use huckleberry_functions::config::{DiscordRoles, OnboardingConfig};
+//! use huckleberry_functions::ids::{ClerkUserId, DiscordUserId, PurchaseId, RoleId};
 //! use huckleberry_functions::ports::{
 //!     ConnectLinks, DiscordGuild, EmailAddress, Invitation, Mailer, OutgoingEmail,
 //!     PortFuture, User, UserDirectory,
@@ -14,21 +15,21 @@
 //! use huckleberry_functions::{Deps, functions};
 //! # struct Nobody;
 //! # impl UserDirectory for Nobody {
-//! #     fn user(&self, _: &str) -> PortFuture<'_, Option<User>> { Box::pin(async { Ok(None) }) }
+//! #     fn user(&self, _: &ClerkUserId) -> PortFuture<'_, Option<User>> { Box::pin(async { Ok(None) }) }
 //! #     fn find_by_email(&self, _: &EmailAddress) -> PortFuture<'_, Option<User>> { Box::pin(async { Ok(None) }) }
 //! #     fn invite(&self, _: &EmailAddress, _: serde_json::Value) -> PortFuture<'_, Invitation> {
 //! #         Box::pin(async { Ok(Invitation { id: "inv_1".into() }) })
 //! #     }
-//! #     fn merge_public_metadata(&self, _: &str, _: serde_json::Value) -> PortFuture<'_, ()> { Box::pin(async { Ok(()) }) }
+//! #     fn merge_public_metadata(&self, _: &ClerkUserId, _: serde_json::Value) -> PortFuture<'_, ()> { Box::pin(async { Ok(()) }) }
 //! # }
 //! # impl Mailer for Nobody {
 //! #     fn send(&self, _: &OutgoingEmail, _: &str) -> PortFuture<'_, String> { Box::pin(async { Ok("em_1".into()) }) }
 //! # }
 //! # impl DiscordGuild for Nobody {
-//! #     fn grant_role(&self, _: &str, _: &str) -> PortFuture<'_, ()> { Box::pin(async { Ok(()) }) }
+//! #     fn grant_role(&self, _: &DiscordUserId, _: &RoleId) -> PortFuture<'_, ()> { Box::pin(async { Ok(()) }) }
 //! # }
 //! # impl ConnectLinks for Nobody {
-//! #     fn connect_link(&self, _: &str, _: &str, _: chrono::DateTime<chrono::Utc>) -> url::Url {
+//! #     fn connect_link(&self, _: &ClerkUserId, _: &PurchaseId, _: chrono::DateTime<chrono::Utc>) -> url::Url {
 //! #         "https://academy.test/connect".parse().expect("valid")
 //! #     }
 //! # }
@@ -75,6 +76,7 @@ pub mod config;
 pub mod deps;
 pub mod events;
 pub mod expressions;
+pub mod ids;
 pub mod metadata;
 pub mod ports;
 pub mod templates;

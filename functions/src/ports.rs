@@ -11,6 +11,8 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{ClerkUserId, DiscordUserId, PurchaseId, RoleId};
+
 /// The future a port method returns.
 pub type PortFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PortError>> + Send + 'a>>;
 
@@ -140,7 +142,7 @@ impl fmt::Display for EmailAddress {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// Clerk user id (`user_…`).
-    pub id: String,
+    pub id: ClerkUserId,
     /// The primary email address, if the user has one.
     pub primary_email: Option<EmailAddress>,
     /// First name, for greetings.
@@ -160,7 +162,7 @@ pub struct Invitation {
 /// The user directory (Clerk).
 pub trait UserDirectory: Send + Sync {
     /// The user with this id; `None` when there is none.
-    fn user(&self, user_id: &str) -> PortFuture<'_, Option<User>>;
+    fn user(&self, user_id: &ClerkUserId) -> PortFuture<'_, Option<User>>;
 
     /// The user whose email address this is; `None` when there is none.
     fn find_by_email(&self, email: &EmailAddress) -> PortFuture<'_, Option<User>>;
@@ -174,7 +176,11 @@ pub trait UserDirectory: Send + Sync {
     ) -> PortFuture<'_, Invitation>;
 
     /// Deep-merges `patch` into the user's public metadata (a `null` value removes a key).
-    fn merge_public_metadata(&self, user_id: &str, patch: serde_json::Value) -> PortFuture<'_, ()>;
+    fn merge_public_metadata(
+        &self,
+        user_id: &ClerkUserId,
+        patch: serde_json::Value,
+    ) -> PortFuture<'_, ()>;
 }
 
 /// An email ready to send: rendered HTML and plain text.
@@ -202,12 +208,16 @@ pub trait Mailer: Send + Sync {
 /// The academy's Discord guild, acting with the bot token.
 pub trait DiscordGuild: Send + Sync {
     /// Gives the member `discord_user_id` the role `role_id`. Idempotent.
-    fn grant_role(&self, discord_user_id: &str, role_id: &str) -> PortFuture<'_, ()>;
+    fn grant_role(&self, discord_user_id: &DiscordUserId, role_id: &RoleId) -> PortFuture<'_, ()>;
 
     /// As [`DiscordGuild::grant_role`], for a user who may have left the guild: `Ok(false)`
     /// when they are not a member (nothing was granted). Implementations that cannot tell
     /// grant and answer `true`.
-    fn grant_role_to_member(&self, discord_user_id: &str, role_id: &str) -> PortFuture<'_, bool> {
+    fn grant_role_to_member(
+        &self,
+        discord_user_id: &DiscordUserId,
+        role_id: &RoleId,
+    ) -> PortFuture<'_, bool> {
         let granted = self.grant_role(discord_user_id, role_id);
         Box::pin(async move { granted.await.map(|()| true) })
     }
@@ -220,8 +230,8 @@ pub trait ConnectLinks: Send + Sync {
     /// `expires_at`.
     fn connect_link(
         &self,
-        clerk_user_id: &str,
-        purchase_id: &str,
+        clerk_user_id: &ClerkUserId,
+        purchase_id: &PurchaseId,
         expires_at: chrono::DateTime<chrono::Utc>,
     ) -> url::Url;
 }

@@ -10,6 +10,7 @@ use std::pin::Pin;
 
 use huckleberry_functions::config::DiscordRoles;
 use huckleberry_functions::events::MentorshipKind;
+use huckleberry_functions::ids::{ClerkUserId, DiscordUserId};
 use oauth2::PkceCodeChallenge;
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -27,7 +28,7 @@ pub struct ConnectRequest<'a> {
     /// The PKCE verifier the start route sealed in the cookie.
     pub verifier: &'a str,
     /// The Clerk user connecting (the dry run derives its stand-in account from it).
-    pub clerk_user_id: &'a str,
+    pub clerk_user_id: &'a ClerkUserId,
     /// The purchase's kind, which decides the role given at the join; `None` joins without one.
     pub kind: Option<MentorshipKind>,
 }
@@ -163,11 +164,11 @@ impl DiscordConnect for DryRunDiscord {
 }
 
 /// A snowflake-shaped id and a `dryrun-…` name, both derived from the Clerk user id.
-fn dry_run_user(clerk_user_id: &str) -> DiscordUser {
-    let digest = Sha256::digest(clerk_user_id.as_bytes());
+fn dry_run_user(clerk_user_id: &ClerkUserId) -> DiscordUser {
+    let digest = Sha256::digest(clerk_user_id.as_str().as_bytes());
     let number = u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8])) >> 1;
     DiscordUser {
-        id: number.to_string(),
+        id: DiscordUserId::new(number.to_string()),
         username: format!("dryrun-{}", &hex::encode(&digest[..3])),
     }
 }

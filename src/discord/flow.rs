@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use huckleberry_functions::events::{ConnectSource, DiscordConnected, EventId};
+use huckleberry_functions::ids::{ClerkUserId, PurchaseId};
 use oauth2::{CsrfToken, PkceCodeChallenge};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -57,8 +58,8 @@ pub struct CallbackQuery {
 /// Who is connecting, once the link token or session checked out.
 #[derive(Debug)]
 struct Starter {
-    uid: String,
-    pid: Option<String>,
+    uid: ClerkUserId,
+    pid: Option<PurchaseId>,
     record: MentorshipRecord,
     source: ConnectSource,
     link: Option<(String, i64)>,
@@ -135,7 +136,7 @@ async fn start_from_link(
         return Err(used);
     }
     let record = lookup_record(auth, &token.uid).await?;
-    if record.is_connected_for(&token.pid) {
+    if record.is_connected_for(token.pid.as_str()) {
         tracing::info!(clerk_user_id = %token.uid, "discord link refused: purchase already connected");
         return Err(used);
     }
@@ -152,21 +153,26 @@ async fn start_from_session(auth: &DiscordAuth, headers: &HeaderMap) -> Result<S
     let token = SessionVerifier::token_from(headers).ok_or(Page::Error {
         problem: Problem::NotSignedIn,
     })?;
-    let uid = auth.sessions.verify(&token).await.map_err(|e| {
-        tracing::info!(error = %e, "dashboard session refused");
-        match e {
-            SessionError::Unavailable(_) => Page::Error {
-                problem: Problem::ServiceUnavailable,
-            },
-            SessionError::Invalid(_) => Page::Error {
-                problem: Problem::NotSignedIn,
-            },
-        }
-    })?;
+    let uid = auth
+        .sessions
+        .verify(&token)
+        .await
+        .map(ClerkUserId::new)
+        .map_err(|e| {
+            tracing::info!(error = %e, "dashboard session refused");
+            match e {
+                SessionError::Unavailable(_) => Page::Error {
+                    problem: Problem::ServiceUnavailable,
+                },
+                SessionError::Invalid(_) => Page::Error {
+                    problem: Problem::NotSignedIn,
+                },
+            }
+        })?;
     let record = lookup_record(auth, &uid).await?;
     Ok(Starter {
         uid,
-        pid: record.pending_purchase(),
+        pid: record.pending_purchase().map(PurchaseId::new),
         record,
         source: ConnectSource::Dashboard,
         link: None,
@@ -175,7 +181,7 @@ async fn start_from_session(auth: &DiscordAuth, headers: &HeaderMap) -> Result<S
 
 /// The purchase onboarding recorded on the user: its kind decides the role, and a finished
 /// connection makes an emailed link single use for good (see `replay`).
-async fn lookup_record(auth: &DiscordAuth, uid: &str) -> Result<MentorshipRecord, Page> {
+async fn lookup_record(auth: &DiscordAuth, uid: &ClerkUserId) -> Result<MentorshipRecord, Page> {
     match auth.metadata.public_metadata(uid).await {
         Ok(Some(metadata)) => Ok(MentorshipRecord::from_public_metadata(&metadata)),
         Ok(None) => Ok(MentorshipRecord::default()),
@@ -194,8 +200,8 @@ fn redirect_to_discord(auth: &DiscordAuth, starter: Starter, now: DateTime<Utc>)
     // The role to give at the guild join: the kind of the purchase being connected.
     let kind = starter
         .pid
-        .as_deref()
-        .and_then(|pid| starter.record.purchase(pid))
+        .as_ref()
+        .and_then(|pid| starter.record.purchase(pid.as_str()))
         .and_then(|purchase| purchase.kind);
     let cookie = OAuthCookie {
         state: state.clone(),
@@ -304,7 +310,7 @@ async fn complete(
         source: flow.source,
     };
     let event = inngest_sdk::Event::new(DiscordConnected::NAME, data)
-        .id(EventId::discord_connected(&flow.uid, &user.id, flow.pid.as_deref()).as_str());
+        .id(EventId::discord_connected(&flow.uid, &user.id, flow.pid.as_ref()).as_str());
     if let Err(error) = auth.events.send(&event).await {
         tracing::error!(error = %error, "sending user/discord.connected failed");
         return Page::Error {

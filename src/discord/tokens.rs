@@ -14,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use huckleberry_functions::events::{ConnectSource, MentorshipKind};
+use huckleberry_functions::ids::{ClerkUserId, PurchaseId};
 use huckleberry_functions::ports::ConnectLinks;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::Sha256;
@@ -42,9 +43,9 @@ pub enum TokenError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkToken {
     /// Clerk user id.
-    pub uid: String,
+    pub uid: ClerkUserId,
     /// Purchase id.
-    pub pid: String,
+    pub pid: PurchaseId,
     /// Expiry, Unix seconds.
     pub exp: i64,
     /// 128 random bits, base64url.
@@ -59,9 +60,9 @@ pub struct OAuthCookie {
     /// The PKCE verifier whose challenge Discord holds.
     pub verifier: String,
     /// The Clerk user who started.
-    pub uid: String,
+    pub uid: ClerkUserId,
     /// The purchase, when known (email links always; the dashboard from Clerk metadata).
-    pub pid: Option<String>,
+    pub pid: Option<PurchaseId>,
     /// The mentorship kind (from Clerk metadata), which decides the role.
     pub kind: Option<MentorshipKind>,
     /// Email link or dashboard button.
@@ -166,13 +167,13 @@ impl LinkMaker {
 impl ConnectLinks for LinkMaker {
     fn connect_link(
         &self,
-        clerk_user_id: &str,
-        purchase_id: &str,
+        clerk_user_id: &ClerkUserId,
+        purchase_id: &PurchaseId,
         expires_at: DateTime<Utc>,
     ) -> Url {
         let token = LinkToken {
-            uid: clerk_user_id.to_owned(),
-            pid: purchase_id.to_owned(),
+            uid: clerk_user_id.clone(),
+            pid: purchase_id.clone(),
             exp: expires_at.timestamp(),
             nonce: oauth2::CsrfToken::new_random_len(16).secret().clone(),
         };
@@ -262,7 +263,7 @@ mod tests {
     fn connect_links_point_at_the_start_route_with_a_verifiable_token() {
         let maker = LinkMaker::new(signer(), Url::parse("https://app.example").unwrap());
         let expires = Utc::now() + Duration::days(14);
-        let link = maker.connect_link("user_1", "cs_1", expires);
+        let link = maker.connect_link(&"user_1".into(), &"cs_1".into(), expires);
         assert_eq!(link.path(), paths::DISCORD_START);
         let (_, t) = link.query_pairs().find(|(k, _)| k == "t").unwrap();
         let token = signer().verify_link(&t, Utc::now()).unwrap();

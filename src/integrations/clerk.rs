@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use huckleberry_functions::ids::ClerkUserId;
 use huckleberry_functions::ports::{
     EmailAddress, Invitation, PortError, PortFuture, User, UserDirectory,
 };
@@ -34,7 +35,7 @@ pub const CLERK_API_VERSION: &str = "2026-05-12";
 /// status, Discord id). Implemented by [`ClerkClient`] and the dry-run directory.
 pub trait UserMetadata: Send + Sync {
     /// The user's `public_metadata`; `None` when there is no such user.
-    fn public_metadata(&self, user_id: &str) -> PortFuture<'_, Option<Value>>;
+    fn public_metadata(&self, user_id: &ClerkUserId) -> PortFuture<'_, Option<Value>>;
 }
 
 /// The purchase records onboarding keeps on a Clerk user (`public_metadata.mentorship`,
@@ -121,8 +122,8 @@ impl ClerkClient {
 }
 
 impl UserDirectory for ClerkClient {
-    fn user(&self, user_id: &str) -> PortFuture<'_, Option<User>> {
-        let user_id = user_id.to_owned();
+    fn user(&self, user_id: &ClerkUserId) -> PortFuture<'_, Option<User>> {
+        let user_id = user_id.to_string();
         Box::pin(async move { Ok(self.get_user(&user_id).await?.map(ClerkUser::into_user)) })
     }
 
@@ -170,9 +171,9 @@ impl UserDirectory for ClerkClient {
         })
     }
 
-    fn merge_public_metadata(&self, user_id: &str, patch: Value) -> PortFuture<'_, ()> {
+    fn merge_public_metadata(&self, user_id: &ClerkUserId, patch: Value) -> PortFuture<'_, ()> {
         const WHAT: &str = "clerk merge public metadata";
-        let user_id = user_id.to_owned();
+        let user_id = user_id.to_string();
         Box::pin(async move {
             // PATCH deep-merges; `PATCH /users/{id}` no longer takes metadata in API version
             // 2026-05-12 (docs/integrations.md §4.1).
@@ -188,8 +189,8 @@ impl UserDirectory for ClerkClient {
 }
 
 impl UserMetadata for ClerkClient {
-    fn public_metadata(&self, user_id: &str) -> PortFuture<'_, Option<Value>> {
-        let user_id = user_id.to_owned();
+    fn public_metadata(&self, user_id: &ClerkUserId) -> PortFuture<'_, Option<Value>> {
+        let user_id = user_id.to_string();
         Box::pin(async move { Ok(self.get_user(&user_id).await?.map(|u| u.public_metadata)) })
     }
 }
@@ -230,7 +231,7 @@ impl ClerkUser {
         });
         User {
             mentorship: MentorshipRecord::from_public_metadata(&self.public_metadata),
-            id: self.id,
+            id: ClerkUserId::new(self.id),
             primary_email: primary.and_then(|e| EmailAddress::parse(&e.email_address).ok()),
             first_name: self.first_name.filter(|n| !n.is_empty()),
         }

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use huckleberry_functions::config::DiscordRoles;
+use huckleberry_functions::ids::RoleId;
 use huckleberry_functions::ports::EmailAddress;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -313,8 +314,8 @@ fn read_discord(env: &mut Env<'_>, app_base_url: Option<&Url>) -> Option<Discord
         bot_token: SecretString::from(bot_token),
         guild_id,
         roles: DiscordRoles {
-            one_on_one: role_one_on_one,
-            group: role_group,
+            one_on_one: RoleId::new(role_one_on_one),
+            group: RoleId::new(role_group),
         },
         api_base,
         authorize_url,

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use huckleberry_functions::ids::{DiscordUserId, RoleId};
 use huckleberry_functions::ports::{DiscordGuild, PortError, PortFuture};
 use oauth2::basic::BasicClient;
 use oauth2::{
@@ -58,7 +59,7 @@ impl std::fmt::Debug for DiscordClient {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DiscordUser {
     /// Snowflake, as a string.
-    pub id: String,
+    pub id: DiscordUserId,
     /// The unique username.
     pub username: String,
 }
@@ -182,9 +183,9 @@ impl DiscordClient {
     /// (already a member, roles ignored) adds the role with the add-role call.
     pub async fn add_member(
         &self,
-        user_id: &str,
+        user_id: &DiscordUserId,
         token: &AccessToken,
-        role_id: Option<&str>,
+        role_id: Option<&RoleId>,
     ) -> Result<GuildJoin, PortError> {
         const WHAT: &str = "discord add guild member";
         let mut body = json!({ "access_token": token.0.expose_secret() });
@@ -194,7 +195,7 @@ impl DiscordClient {
         let response = self
             .bot(
                 Method::PUT,
-                &["guilds", &self.inner.guild_id, "members", user_id],
+                &["guilds", &self.inner.guild_id, "members", user_id.as_str()],
             )
             .json(&body)
             .send()
@@ -213,7 +214,11 @@ impl DiscordClient {
     }
 
     /// `PUT /guilds/{guild}/members/{user}/roles/{role}` → 204. Idempotent.
-    pub async fn add_role(&self, user_id: &str, role_id: &str) -> Result<(), PortError> {
+    pub async fn add_role(
+        &self,
+        user_id: &DiscordUserId,
+        role_id: &RoleId,
+    ) -> Result<(), PortError> {
         const WHAT: &str = "discord add member role";
         let response = self
             .bot(
@@ -222,9 +227,9 @@ impl DiscordClient {
                     "guilds",
                     &self.inner.guild_id,
                     "members",
-                    user_id,
+                    user_id.as_str(),
                     "roles",
-                    role_id,
+                    role_id.as_str(),
                 ],
             )
             .header("X-Audit-Log-Reason", "Huckleberry mentorship onboarding")
@@ -250,9 +255,9 @@ impl DiscordClient {
 }
 
 impl DiscordGuild for DiscordClient {
-    fn grant_role(&self, discord_user_id: &str, role_id: &str) -> PortFuture<'_, ()> {
-        let user = discord_user_id.to_owned();
-        let role = role_id.to_owned();
+    fn grant_role(&self, discord_user_id: &DiscordUserId, role_id: &RoleId) -> PortFuture<'_, ()> {
+        let user = discord_user_id.clone();
+        let role = role_id.clone();
         Box::pin(async move { self.add_role(&user, &role).await })
     }
 }

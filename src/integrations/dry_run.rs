@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use huckleberry_functions::ids::{ClerkUserId, DiscordUserId, RoleId};
 use huckleberry_functions::ports::{
     DiscordGuild, EmailAddress, Invitation, Mailer, OutgoingEmail, PortError, PortFuture, User,
     UserDirectory,
@@ -65,7 +66,7 @@ impl DryRunDirectory {
         let mut users = self.lock();
         let entry = users.entry(email.clone()).or_insert_with(|| {
             let user = User {
-                id: dry_run_user_id(email),
+                id: ClerkUserId::new(dry_run_user_id(email)),
                 primary_email: Some(email.clone()),
                 first_name: None,
                 mentorship: Mentorship::default(),
@@ -90,11 +91,11 @@ pub fn dry_run_user_id(email: &EmailAddress) -> String {
 }
 
 impl UserDirectory for DryRunDirectory {
-    fn user(&self, user_id: &str) -> PortFuture<'_, Option<User>> {
+    fn user(&self, user_id: &ClerkUserId) -> PortFuture<'_, Option<User>> {
         let found = self
             .lock()
             .values()
-            .find(|u| u.user.id == user_id)
+            .find(|u| &u.user.id == user_id)
             .map(DryRunUser::user_now);
         Box::pin(async move { Ok(found) })
     }
@@ -114,9 +115,9 @@ impl UserDirectory for DryRunDirectory {
         })
     }
 
-    fn merge_public_metadata(&self, user_id: &str, patch: Value) -> PortFuture<'_, ()> {
+    fn merge_public_metadata(&self, user_id: &ClerkUserId, patch: Value) -> PortFuture<'_, ()> {
         let mut users = self.lock();
-        let result = match users.values_mut().find(|u| u.user.id == user_id) {
+        let result = match users.values_mut().find(|u| &u.user.id == user_id) {
             Some(user) => {
                 tracing::info!(dry_run = "clerk", %user_id, patch = %patch, "would have merged Clerk public metadata");
                 merge(&mut user.public_metadata, patch);
@@ -129,11 +130,11 @@ impl UserDirectory for DryRunDirectory {
 }
 
 impl UserMetadata for DryRunDirectory {
-    fn public_metadata(&self, user_id: &str) -> PortFuture<'_, Option<Value>> {
+    fn public_metadata(&self, user_id: &ClerkUserId) -> PortFuture<'_, Option<Value>> {
         let found = self
             .lock()
             .values()
-            .find(|u| u.user.id == user_id)
+            .find(|u| &u.user.id == user_id)
             .map(|u| u.public_metadata.clone());
         Box::pin(async move { Ok(found) })
     }
@@ -202,7 +203,7 @@ impl Mailer for DryRunMailer {
 pub struct DryRunGuild;
 
 impl DiscordGuild for DryRunGuild {
-    fn grant_role(&self, discord_user_id: &str, role_id: &str) -> PortFuture<'_, ()> {
+    fn grant_role(&self, discord_user_id: &DiscordUserId, role_id: &RoleId) -> PortFuture<'_, ()> {
         tracing::info!(dry_run = "discord", %discord_user_id, %role_id, "would have granted this Discord role");
         Box::pin(async { Ok(()) })
     }

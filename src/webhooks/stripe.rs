@@ -10,6 +10,7 @@ use http::HeaderMap;
 use huckleberry_functions::events::{
     Currency, EventId, MentorshipKind, Provider, PurchaseMentorship,
 };
+use huckleberry_functions::ids::{ClerkUserId, PurchaseId};
 use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -286,10 +287,13 @@ pub fn purchase_from_event(
         event_id: EventId::stripe(&event.id),
         data: PurchaseMentorship {
             provider: Provider::Stripe,
-            purchase_id: session.id,
+            purchase_id: PurchaseId::new(session.id),
             email,
             name: details.name.filter(|n| !n.trim().is_empty()),
-            clerk_user_id: session.client_reference_id.filter(|c| !c.is_empty()),
+            clerk_user_id: session
+                .client_reference_id
+                .filter(|c| !c.is_empty())
+                .map(ClerkUserId::new),
             mentorship,
             product,
             amount_minor,

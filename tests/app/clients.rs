@@ -66,7 +66,7 @@ async fn clerk_get_user_sends_the_secret_key_and_pinned_api_version() {
     let stand_in = StandIn::start().await;
 
     let user = clerk(&stand_in)
-        .user(CLERK_USER)
+        .user(&CLERK_USER.into())
         .await
         .expect("ok")
         .expect("found");
@@ -96,7 +96,7 @@ async fn clerk_unknown_user_is_none() {
         json!({"errors": [{"code": "resource_not_found"}]}),
     );
 
-    assert_eq!(clerk(&stand_in).user("user_gone").await, Ok(None));
+    assert_eq!(clerk(&stand_in).user(&"user_gone".into()).await, Ok(None));
 }
 
 #[tokio::test]
@@ -159,7 +159,10 @@ async fn clerk_metadata_is_merged_with_patch_on_the_metadata_endpoint() {
     );
 
     clerk(&stand_in)
-        .merge_public_metadata(CLERK_USER, json!({"mentorship": {"status": "active"}}))
+        .merge_public_metadata(
+            &CLERK_USER.into(),
+            json!({"mentorship": {"status": "active"}}),
+        )
         .await
         .expect("ok");
 
@@ -287,7 +290,7 @@ async fn discord_member_add_204_means_roles_were_ignored_so_add_role_is_called()
         .expect("token");
 
     let join = client
-        .add_member(DISCORD_USER, &token, Some(ROLE_GROUP))
+        .add_member(&DISCORD_USER.into(), &token, Some(&ROLE_GROUP.into()))
         .await
         .expect("joined");
 
@@ -309,7 +312,7 @@ async fn discord_member_add_201_needs_no_role_call() {
         .expect("token");
 
     let join = client
-        .add_member(DISCORD_USER, &token, Some(ROLE_GROUP))
+        .add_member(&DISCORD_USER.into(), &token, Some(&ROLE_GROUP.into()))
         .await
         .expect("joined");
 
@@ -347,7 +350,7 @@ async fn discord_rate_limits_are_transient_with_retry_after_and_missing_permissi
     let client = discord(&stand_in);
 
     let limited = client
-        .grant_role(DISCORD_USER, ROLE_GROUP)
+        .grant_role(&DISCORD_USER.into(), &ROLE_GROUP.into())
         .await
         .expect_err("429");
     assert!(matches!(
@@ -362,7 +365,7 @@ async fn discord_rate_limits_are_transient_with_retry_after_and_missing_permissi
         json!({"message": "Missing Permissions", "code": 50013}),
     );
     let forbidden = client
-        .grant_role(DISCORD_USER, ROLE_GROUP)
+        .grant_role(&DISCORD_USER.into(), &ROLE_GROUP.into())
         .await
         .expect_err("403");
     assert!(matches!(forbidden, PortError::Permanent(_)));

@@ -228,8 +228,8 @@ fn link_token() -> impl Strategy<Value = LinkToken> {
         "[A-Za-z0-9_-]{22}",
     )
         .prop_map(|(uid, pid, exp, nonce)| LinkToken {
-            uid,
-            pid,
+            uid: uid.into(),
+            pid: pid.into(),
             exp,
             nonce,
         })
@@ -246,8 +246,8 @@ fn oauth_cookie() -> impl Strategy<Value = OAuthCookie> {
         .prop_map(|(state, verifier, uid, pid, email)| OAuthCookie {
             state,
             verifier,
-            uid,
-            pid,
+            uid: uid.into(),
+            pid: pid.map(Into::into),
             kind: Some(MentorshipKind::Group),
             source: if email {
                 ConnectSource::Email

@@ -554,8 +554,8 @@ async fn no_route_log_or_outgoing_request_discloses_a_secret() {
     // Discord: a valid link through consent and the callback; then the error paths.
     let signer = Signer::new(LINK_TOKEN_KEY.as_bytes());
     let token = signer.sign_link(&LinkToken {
-        uid: CLERK_USER.to_owned(),
-        pid: PURCHASE.to_owned(),
+        uid: CLERK_USER.into(),
+        pid: PURCHASE.into(),
         exp: now() + 3600,
         nonce: "planted-test-nonce-0001".to_owned(),
     });
@@ -598,8 +598,8 @@ async fn no_route_log_or_outgoing_request_discloses_a_secret() {
         json!({"error": "invalid_client", "error_description": "planted failure"}),
     );
     let token = signer.sign_link(&LinkToken {
-        uid: CLERK_USER.to_owned(),
-        pid: PURCHASE.to_owned(),
+        uid: CLERK_USER.into(),
+        pid: PURCHASE.into(),
         exp: now() + 3600,
         nonce: "planted-test-nonce-0002".to_owned(),
     });

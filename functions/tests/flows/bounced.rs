@@ -1,6 +1,7 @@
 //! email-bounced.
 
 use huckleberry_functions::BounceSummary;
+use huckleberry_functions::ids::ClerkUserId;
 use huckleberry_functions::ports::UserDirectory as _;
 use inngest_sdk::Event;
 use inngest_sdk::testing::RunStatus;
@@ -48,7 +49,10 @@ async fn a_bounced_connect_link_marks_the_user_and_alerts_staff() {
     env.inngest.run_until_idle().await;
 
     let summary = result(&env, &runs);
-    assert_eq!(summary.clerk_user_id.as_deref(), Some("user_ada"));
+    assert_eq!(
+        summary.clerk_user_id.as_ref().map(ClerkUserId::as_str),
+        Some("user_ada")
+    );
     assert!(summary.blocked);
     assert!(summary.staff_alerted);
     let mentorship = &env.users.metadata("user_ada")["mentorship"];
@@ -134,7 +138,7 @@ async fn a_bounce_for_a_buyer_with_access_records_it_and_keeps_the_access() {
     // An earlier purchase gave access (as onboarding records it).
     env.users
         .merge_public_metadata(
-            "user_ada",
+            &"user_ada".into(),
             json!({"mentorship": {"status": "active", "purchases": {"cs_1": {"status": "active"}}}}),
         )
         .await

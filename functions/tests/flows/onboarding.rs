@@ -135,7 +135,7 @@ async fn a_buyer_with_an_account_is_onboarded_when_they_connect_discord() {
     assert_eq!(completed.len(), 1);
     assert_eq!(
         completed[0].event["id"],
-        EventId::onboarding_completed("cs_1").as_str()
+        EventId::onboarding_completed(&"cs_1".into()).as_str()
     );
     assert_eq!(
         completed[0].data(),
@@ -156,7 +156,7 @@ async fn a_buyer_signed_in_at_checkout_is_found_by_clerk_id_and_gets_the_group_r
     // Their account address differs from the one typed at checkout.
     env.users.add_user(ADA_ID, "ada@studio.example", None);
     let mut bought = purchase("cs_2", ADA);
-    bought.clerk_user_id = Some(ADA_ID.to_owned());
+    bought.clerk_user_id = Some(ADA_ID.into());
     bought.mentorship = MentorshipKind::Group;
 
     let runs = env.inngest.send(purchase_event(bought, "evt_2")).await;

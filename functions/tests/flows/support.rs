@@ -10,6 +10,7 @@ use huckleberry_functions::events::{
     ConnectSource, Currency, DiscordConnected, EventId, MentorshipKind, Provider,
     PurchaseMentorship,
 };
+use huckleberry_functions::ids::{ClerkUserId, DiscordUserId, PurchaseId, RoleId};
 use huckleberry_functions::metadata::Mentorship;
 use huckleberry_functions::ports::{
     ConnectLinks, DiscordGuild, EmailAddress, Invitation, Mailer, OutgoingEmail, PortError,
@@ -54,7 +55,11 @@ struct DirectoryState {
 impl DirectoryState {
     /// The user with the metadata merged so far, as Clerk returns a user.
     fn as_clerk_returns_it(&self, user: &User) -> User {
-        let metadata = self.metadata.get(&user.id).cloned().unwrap_or_default();
+        let metadata = self
+            .metadata
+            .get(user.id.as_str())
+            .cloned()
+            .unwrap_or_default();
         User {
             mentorship: Mentorship::from_public_metadata(&metadata),
             ..user.clone()
@@ -65,7 +70,7 @@ impl DirectoryState {
 impl FakeDirectory {
     pub(crate) fn add_user(&self, id: &str, email: &str, first_name: Option<&str>) {
         lock(&self.state).users.push(User {
-            id: id.to_owned(),
+            id: id.into(),
             primary_email: Some(EmailAddress::parse(email).expect("a valid test address")),
             first_name: first_name.map(str::to_owned),
             mentorship: Mentorship::default(),
@@ -93,12 +98,12 @@ impl FakeDirectory {
 }
 
 impl UserDirectory for FakeDirectory {
-    fn user(&self, user_id: &str) -> PortFuture<'_, Option<User>> {
+    fn user(&self, user_id: &ClerkUserId) -> PortFuture<'_, Option<User>> {
         let state = lock(&self.state);
         let found = state
             .users
             .iter()
-            .find(|u| u.id == user_id)
+            .find(|u| &u.id == user_id)
             .map(|u| state.as_clerk_returns_it(u));
         Box::pin(async move { Ok(found) })
     }
@@ -122,14 +127,14 @@ impl UserDirectory for FakeDirectory {
         Box::pin(async move { Ok(Invitation { id }) })
     }
 
-    fn merge_public_metadata(&self, user_id: &str, patch: Value) -> PortFuture<'_, ()> {
+    fn merge_public_metadata(&self, user_id: &ClerkUserId, patch: Value) -> PortFuture<'_, ()> {
         let mut state = lock(&self.state);
-        let result = if state.users.iter().any(|u| u.id == user_id) {
-            state.patches.push((user_id.to_owned(), patch.clone()));
+        let result = if state.users.iter().any(|u| &u.id == user_id) {
+            state.patches.push((user_id.to_string(), patch.clone()));
             deep_merge(
                 state
                     .metadata
-                    .entry(user_id.to_owned())
+                    .entry(user_id.to_string())
                     .or_insert(json!({})),
                 &patch,
             );
@@ -271,7 +276,7 @@ impl FakeGuild {
 }
 
 impl DiscordGuild for FakeGuild {
-    fn grant_role(&self, discord_user_id: &str, role_id: &str) -> PortFuture<'_, ()> {
+    fn grant_role(&self, discord_user_id: &DiscordUserId, role_id: &RoleId) -> PortFuture<'_, ()> {
         let mut state = lock(&self.state);
         state.attempts += 1;
         let result = match state.fail_with.clone() {
@@ -279,7 +284,7 @@ impl DiscordGuild for FakeGuild {
             None => {
                 state
                     .grants
-                    .push((discord_user_id.to_owned(), role_id.to_owned()));
+                    .push((discord_user_id.to_string(), role_id.to_string()));
                 Ok(())
             }
         };
@@ -310,13 +315,22 @@ impl FixedLinks {
 impl ConnectLinks for FixedLinks {
     fn connect_link(
         &self,
-        clerk_user_id: &str,
-        purchase_id: &str,
+        clerk_user_id: &ClerkUserId,
+        purchase_id: &PurchaseId,
         expires_at: DateTime<Utc>,
     ) -> Url {
         let mut made = lock(&self.made);
-        made.push((clerk_user_id.to_owned(), purchase_id.to_owned(), expires_at));
-        Url::parse(&Self::link(clerk_user_id, purchase_id, made.len())).expect("a valid test URL")
+        made.push((
+            clerk_user_id.to_string(),
+            purchase_id.to_string(),
+            expires_at,
+        ));
+        Url::parse(&Self::link(
+            clerk_user_id.as_str(),
+            purchase_id.as_str(),
+            made.len(),
+        ))
+        .expect("a valid test URL")
     }
 }
 
@@ -387,7 +401,7 @@ impl TestEnv {
 pub(crate) fn purchase(purchase_id: &str, email: &str) -> PurchaseMentorship {
     PurchaseMentorship {
         provider: Provider::Stripe,
-        purchase_id: purchase_id.to_owned(),
+        purchase_id: purchase_id.into(),
         email: email.to_owned(),
         name: Some("Ada Lovelace".to_owned()),
         clerk_user_id: None,
@@ -418,15 +432,20 @@ pub(crate) fn connected(
     Event::new(
         DiscordConnected::NAME,
         DiscordConnected {
-            clerk_user_id: user.to_owned(),
-            purchase_id: purchase_id.map(str::to_owned),
-            discord_user_id: discord_user.to_owned(),
+            clerk_user_id: user.into(),
+            purchase_id: purchase_id.map(PurchaseId::from),
+            discord_user_id: discord_user.into(),
             discord_username: "ada_draws".to_owned(),
             joined_guild: true,
             source: ConnectSource::Email,
         },
     )
-    .id(EventId::discord_connected(user, discord_user, purchase_id).as_str())
+    .id(EventId::discord_connected(
+        &user.into(),
+        &discord_user.into(),
+        purchase_id.map(PurchaseId::from).as_ref(),
+    )
+    .as_str())
 }
 
 /// `clerk/user.created` as the Clerk webhook route forwards it: the Clerk user object.

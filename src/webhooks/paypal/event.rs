@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use huckleberry_functions::events::{
     Currency, EventId, MentorshipKind, Provider, PurchaseMentorship,
 };
+use huckleberry_functions::ids::{ClerkUserId, PurchaseId};
 use serde::Deserialize;
 
 use super::amount::{minor_unit_digits, parse_minor_units};
@@ -148,10 +149,10 @@ impl PendingPurchase {
     pub fn complete(self, email: String, name: Option<String>) -> PurchaseMentorship {
         PurchaseMentorship {
             provider: Provider::Paypal,
-            purchase_id: self.purchase_id,
+            purchase_id: PurchaseId::new(self.purchase_id),
             email,
             name,
-            clerk_user_id: self.clerk_user_id,
+            clerk_user_id: self.clerk_user_id.map(ClerkUserId::new),
             mentorship: self.mentorship,
             product: self.product,
             amount_minor: self.amount_minor,
