@@ -12,6 +12,7 @@ mod e2e;
 mod forgery;
 mod health;
 mod hostile;
+mod inngest_stand_in;
 mod journey;
 mod load;
 mod process;

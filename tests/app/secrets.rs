@@ -19,13 +19,14 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD
 use huckleberry::config::AppConfig;
 use huckleberry::discord::tokens::{LinkToken, Signer};
 use huckleberry::integrations::paypal::SharedCertificateSource;
-use huckleberry::startup::{AppOverrides, Application};
+use huckleberry::startup::AppOverrides;
 use huckleberry::webhooks::{WebhookSecret, stripe, svix};
 use serde_json::{Value, json};
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::process::Binary;
 use crate::stand_in::{CLERK_USER, PURCHASE, StandIn, clerk_user};
+use crate::support::spawn_configured_app;
 use crate::webhooks::{
     CATALOG, CLERK_FIXTURE, PAYPAL_FIXTURE, PAYPAL_WEBHOOK_ID, RESEND_FIXTURE, STRIPE_FIXTURE,
     TestSignerCertificates,
@@ -363,12 +364,8 @@ async fn no_route_log_or_outgoing_request_discloses_a_secret() {
         paypal_certificates: Some(SharedCertificateSource::new(TestSignerCertificates)),
         clock: None,
     };
-    let app = Application::build_with(config, overrides)
-        .await
-        .expect("builds");
-    let base = format!("http://{}", app.local_addr().expect("bound"));
     // Production registers with Inngest at start; the stand-in has no such route (404).
-    tokio::spawn(app.run_until(std::future::pending()));
+    let base = spawn_configured_app(config, overrides).await.address;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

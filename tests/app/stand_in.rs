@@ -11,6 +11,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::inngest_stand_in::InngestStandIn;
+
 pub(crate) const CLERK_USER: &str = "user_2abc";
 pub(crate) const PURCHASE: &str = "cs_test_a1";
 pub(crate) const DISCORD_USER: &str = "80351110224678912";
@@ -67,6 +69,8 @@ struct Shared {
     /// When set, Clerk's users, metadata and invitations are served from this store (as
     /// Clerk would), not from canned rules: what one step writes, the next one reads.
     clerk: Mutex<Option<ClerkStore>>,
+    /// Inngest's event API under `/inngest`, unless a rule answers first.
+    inngest: Option<InngestStandIn>,
 }
 
 /// Clerk's users by id, for the stateful Clerk stand-in.
@@ -85,11 +89,14 @@ pub(crate) struct StandIn {
 
 impl StandIn {
     pub(crate) async fn start() -> StandIn {
-        let shared = Arc::new(Shared::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let shared = Arc::new(Shared {
+            inngest: Some(InngestStandIn::at(format!("{url}/inngest"))),
+            ..Shared::default()
+        });
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
@@ -176,12 +183,6 @@ impl StandIn {
             204,
             &[],
             "",
-        );
-        self.respond(
-            Method::POST,
-            "/inngest/e/*",
-            200,
-            json!({"ids": ["01JEVENT"], "status": 200}),
         );
     }
 
@@ -386,9 +387,12 @@ async fn handle(
         // The most specific rule wins (a role path over its member prefix).
         .max_by_key(|r| r.path.len())
         .cloned();
-    match rule {
-        Some(rule) => answer(rule),
-        None => (StatusCode::NOT_FOUND, "no stand-in rule").into_response(),
+    match (rule, &shared.inngest) {
+        (Some(rule), _) => answer(rule),
+        (None, Some(inngest)) if method == Method::POST && path.starts_with("/inngest/e/") => {
+            inngest.receive(&body).await
+        }
+        (None, _) => (StatusCode::NOT_FOUND, "no stand-in rule").into_response(),
     }
 }
 

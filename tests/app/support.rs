@@ -28,6 +28,11 @@ pub(crate) async fn spawn_app_with(extra: &[(&str, &str)], overrides: AppOverrid
     }
     let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let config = AppConfig::from_lookup(&lookup).expect("test configuration is valid");
+    spawn_configured_app(config, overrides).await
+}
+
+/// Starts the app with `config` as given (production included), on the port it names.
+pub(crate) async fn spawn_configured_app(config: AppConfig, overrides: AppOverrides) -> TestApp {
     let app = Application::build_with(config, overrides)
         .await
         .expect("app builds");

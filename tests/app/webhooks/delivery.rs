@@ -4,8 +4,8 @@
 use huckleberry::webhooks::WebhookSecret;
 use huckleberry::webhooks::stripe::sign_for_test;
 
-use super::stand_ins::Failure;
 use super::{STRIPE_FIXTURE, STRIPE_SECRET, WebhookApp, now_unix};
+use crate::inngest_stand_in::Failure;
 
 const PATH: &str = "/api/stripe/webhook";
 const EVENT_ID: &str = "stripe-evt_1QxTestCheckoutCompleted0001";

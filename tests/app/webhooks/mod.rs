@@ -16,7 +16,9 @@ use huckleberry::integrations::paypal::SharedCertificateSource;
 use huckleberry::startup::AppOverrides;
 use huckleberry::webhooks::paypal::{CertificateFetchError, CertificateSource, CertificateUrl};
 
-use stand_ins::{InngestStandIn, PaypalApiStandIn};
+use stand_ins::PaypalApiStandIn;
+
+use crate::inngest_stand_in::InngestStandIn;
 
 use crate::support::spawn_app_with;
 

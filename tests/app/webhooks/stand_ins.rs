@@ -1,4 +1,4 @@
-//! Local stand-ins for the Inngest event API and the PayPal REST API.
+//! A local stand-in for the PayPal REST API (the Inngest event API's is `crate::inngest_stand_in`).
 
 use std::sync::{Arc, Mutex};
 
@@ -9,9 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde_json::json;
-use serde_json::value::RawValue;
 
 use super::Shared;
 
@@ -27,147 +25,6 @@ async fn serve(router: Router) -> String {
     let url = format!("http://{}", listener.local_addr().expect("bound"));
     tokio::spawn(async move { axum::serve(listener, router).await });
     url
-}
-
-/// An event as the stand-in received it; `data` keeps the exact bytes sent.
-#[derive(Debug, Clone)]
-pub(crate) struct ReceivedEvent {
-    pub(crate) name: String,
-    pub(crate) id: Option<String>,
-    pub(crate) data: String,
-}
-
-/// What the next requests should meet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// Answer 500.
-    ServerError,
-    /// Answer 400.
-    Rejected,
-    /// Never answer.
-    Hang,
-}
-
-#[derive(Default)]
-struct InngestState {
-    /// Failures to inflict on the next requests, in order.
-    failures: Vec<Failure>,
-    /// Every request, failed or not.
-    requests: usize,
-    /// Events accepted as new: Inngest drops a repeated id within 24 h, and so do we.
-    accepted: Vec<ReceivedEvent>,
-    /// Events accepted but dropped as duplicates of an earlier id.
-    duplicates: Vec<ReceivedEvent>,
-}
-
-/// Records `POST /e/{key}` bodies like Inngest's event API, dedupes by event id, and can be
-/// told to fail the next requests.
-#[derive(Clone)]
-pub(crate) struct InngestStandIn {
-    pub(crate) url: String,
-    state: Shared<InngestState>,
-}
-
-impl InngestStandIn {
-    pub(crate) async fn start() -> Self {
-        let state: Shared<InngestState> = Arc::new(Mutex::new(InngestState::default()));
-        let router = Router::new()
-            .route("/e/{key}", post(receive_events))
-            .with_state(state.clone());
-        InngestStandIn {
-            url: serve(router).await,
-            state,
-        }
-    }
-
-    /// The next requests meet these failures, then requests succeed again.
-    pub(crate) fn fail_next(&self, failures: &[Failure]) {
-        self.lock().failures = failures.to_vec();
-    }
-
-    /// Events accepted as new (duplicates excluded).
-    pub(crate) fn accepted(&self) -> Vec<ReceivedEvent> {
-        self.lock().accepted.clone()
-    }
-
-    /// Events the stand-in dropped as duplicates of an accepted id.
-    pub(crate) fn duplicates(&self) -> Vec<ReceivedEvent> {
-        self.lock().duplicates.clone()
-    }
-
-    /// How many requests reached the stand-in.
-    pub(crate) fn requests(&self) -> usize {
-        self.lock().requests
-    }
-
-    /// Nothing was sent at all (not even a failed attempt).
-    pub(crate) fn assert_nothing_sent(&self) {
-        assert_eq!(self.requests(), 0, "no request reached Inngest");
-        assert!(self.accepted().is_empty());
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, InngestState> {
-        self.state.lock().expect("stand-in state")
-    }
-}
-
-#[derive(Deserialize)]
-struct WireEvent<'a> {
-    name: String,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(borrow)]
-    data: &'a RawValue,
-}
-
-async fn receive_events(
-    State(state): State<Shared<InngestState>>,
-    Path(_key): Path<String>,
-    body: Bytes,
-) -> Response {
-    let failure = {
-        let mut state = state.lock().expect("stand-in state");
-        state.requests += 1;
-        (!state.failures.is_empty()).then(|| state.failures.remove(0))
-    };
-    match failure {
-        Some(Failure::Hang) => return std::future::pending::<Response>().await,
-        Some(Failure::ServerError) => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"error": "stand-in failure"})),
-            )
-                .into_response();
-        }
-        Some(Failure::Rejected) => {
-            return (StatusCode::BAD_REQUEST, Json(json!({"error": "bad event"}))).into_response();
-        }
-        None => {}
-    }
-    let Ok(events) = serde_json::from_slice::<Vec<WireEvent<'_>>>(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "not an event array"})),
-        )
-            .into_response();
-    };
-    let mut state = state.lock().expect("stand-in state");
-    let mut ids = Vec::new();
-    for event in events {
-        let received = ReceivedEvent {
-            name: event.name,
-            id: event.id,
-            data: event.data.get().to_owned(),
-        };
-        let duplicate = received.id.is_some() && state.accepted.iter().any(|e| e.id == received.id);
-        ids.push(format!("01J-internal-{}", state.requests));
-        if duplicate {
-            state.duplicates.push(received);
-        } else {
-            state.accepted.push(received);
-        }
-    }
-    Json(json!({"ids": ids, "status": 200})).into_response()
 }
 
 #[derive(Default)]
