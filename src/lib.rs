@@ -1,10 +1,12 @@
 //! Huckleberry mentorship onboarding service: the app around the Inngest functions.
 //!
-//! Configuration ([`config`]), start-up ([`startup`]), the route table ([`routes`]), errors
-//! as responses ([`error`]), and webhook verification ([`webhooks`]); vendor clients and
-//! their dry runs ([`integrations`]), the Discord connection flow ([`discord`]) and its
-//! result pages ([`pages`]); the listener's connection limits ([`serve`]) and the public
-//! routes' rate limits ([`rate_limit`]).
+//! Leaves first: reading the environment ([`env`](mod@env)), every route path ([`paths`]) and the one
+//! clock ([`clock`]); the configuration ([`config`]); thin vendor clients and their dry runs
+//! ([`integrations`]). The features: webhook verification and routes ([`webhooks`]), the
+//! Discord connection flow ([`discord`]) and its result pages ([`pages`]). Each feature's
+//! own state ([`state`]), the route table ([`routes`]), errors as responses ([`error`]), the
+//! listener's connection limits ([`serve`]) and rate limits ([`rate_limit`]); [`startup`] is
+//! the one place that wires it all. No two modules import each other (`tests/layout.rs`).
 
 pub mod cli;
 pub mod clock;

@@ -2,7 +2,7 @@
 //! `GET /api/auth/discord` starts it from an emailed link token or a Clerk session, and
 //! `GET /api/auth/discord/callback` finishes it and renders the result page.
 //!
-//! Discord itself sits behind [`DiscordConnect`] (live, or the dry run of development without
+//! Discord itself sits behind [`DiscordConnect`](super::connect::DiscordConnect) (live, or the dry run of development without
 //! Discord settings), so these handlers have one path: the dry run's callback passes every
 //! check below and sends the real `user/discord.connected`.
 
