@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::events::{DiscordConnected, MentorshipKind, PurchaseMentorship};
+use crate::ids::{DiscordUserId, PurchaseId};
 
 /// `mentorship.status`: where a buyer's onboarding stands. The dashboard grants access only
 /// on [`MentorshipStatus::Active`].
@@ -103,11 +104,11 @@ impl Mentorship {
 
     /// The record of one purchase (a record from before `purchases` included).
     #[must_use]
-    pub fn purchase(&self, purchase_id: &str) -> Option<PurchaseRecord> {
-        if let Some(record) = self.purchases.get(purchase_id) {
+    pub fn purchase(&self, purchase_id: &PurchaseId) -> Option<PurchaseRecord> {
+        if let Some(record) = self.purchases.get(purchase_id.as_str()) {
             return Some(record.clone());
         }
-        (self.purchase_id.as_deref() == Some(purchase_id)).then_some(PurchaseRecord {
+        (self.purchase_id.as_deref() == Some(purchase_id.as_str())).then_some(PurchaseRecord {
             kind: self.kind,
             status: self.status,
         })
@@ -117,11 +118,11 @@ impl Mentorship {
     /// use. Another purchase being connected does not count: a returning buyer's new link
     /// must work.
     #[must_use]
-    pub fn is_connected_for(&self, purchase_id: &str) -> bool {
+    pub fn is_connected_for(&self, purchase_id: &PurchaseId) -> bool {
         self.purchase(purchase_id)
             .is_some_and(|p| p.status == Some(MentorshipStatus::Active))
             || (self.purchases.is_empty()
-                && self.purchase_id.as_deref() == Some(purchase_id)
+                && self.purchase_id.as_deref() == Some(purchase_id.as_str())
                 && self.discord_user_id.is_some())
     }
 
@@ -129,7 +130,7 @@ impl Mentorship {
     /// Discord, else the last one (purchase ids sort by time for both providers' formats
     /// only loosely, so "newest" is the last in the map's order when none is waiting).
     #[must_use]
-    pub fn pending_purchase(&self) -> Option<String> {
+    pub fn pending_purchase(&self) -> Option<PurchaseId> {
         self.purchases
             .iter()
             .rev()
@@ -137,12 +138,13 @@ impl Mentorship {
             .or_else(|| self.purchases.iter().next_back())
             .map(|(id, _)| id.clone())
             .or_else(|| self.purchase_id.clone())
+            .map(PurchaseId::new)
     }
 
     /// The buyer's connected Discord account (id, username), once there is one.
     #[must_use]
-    pub fn connected_account(&self) -> Option<(String, String)> {
-        let id = self.discord_user_id.clone()?;
+    pub fn connected_account(&self) -> Option<(DiscordUserId, String)> {
+        let id = DiscordUserId::new(self.discord_user_id.clone()?);
         Some((id, self.discord_username.clone().unwrap_or_default()))
     }
 
@@ -312,16 +314,16 @@ mod tests {
                 "odd": "not an object"
             }
         }}));
-        assert!(record.is_connected_for("cs_1"));
+        assert!(record.is_connected_for(&"cs_1".into()));
         assert!(
-            !record.is_connected_for("cs_2"),
+            !record.is_connected_for(&"cs_2".into()),
             "a new purchase's link works"
         );
         assert_eq!(
-            record.purchase("cs_2").and_then(|p| p.kind),
+            record.purchase(&"cs_2".into()).and_then(|p| p.kind),
             Some(MentorshipKind::Group)
         );
-        assert_eq!(record.pending_purchase().as_deref(), Some("cs_2"));
+        assert_eq!(record.pending_purchase(), Some("cs_2".into()));
         assert_eq!(
             record.connected_account(),
             Some(("42".into(), "nelly".into()))
@@ -335,10 +337,10 @@ mod tests {
         let record = Mentorship::from_public_metadata(&json!({"mentorship": {
             "kind": "group", "purchase_id": "cs_1", "status": "active", "discord_user_id": "42"
         }}));
-        assert!(record.is_connected_for("cs_1"));
-        assert!(!record.is_connected_for("cs_2"));
+        assert!(record.is_connected_for(&"cs_1".into()));
+        assert!(!record.is_connected_for(&"cs_2".into()));
         assert_eq!(
-            record.purchase("cs_1").and_then(|p| p.kind),
+            record.purchase(&"cs_1".into()).and_then(|p| p.kind),
             Some(MentorshipKind::Group)
         );
         let odd = Mentorship::from_public_metadata(&json!({"mentorship": {"status": 7}}));

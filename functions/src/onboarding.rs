@@ -296,7 +296,6 @@ impl Onboarding<'_> {
         let Some((discord_user_id, discord_username)) = user.mentorship.connected_account() else {
             return Ok(None);
         };
-        let discord_user_id = DiscordUserId::new(discord_user_id);
         let member: bool = self
             .step
             .run("grant-role-to-connected-account", {

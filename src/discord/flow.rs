@@ -136,7 +136,7 @@ async fn start_from_link(
         return Err(used);
     }
     let record = lookup_record(auth, &token.uid).await?;
-    if record.is_connected_for(token.pid.as_str()) {
+    if record.is_connected_for(&token.pid) {
         tracing::info!(clerk_user_id = %token.uid, "discord link refused: purchase already connected");
         return Err(used);
     }
@@ -172,7 +172,7 @@ async fn start_from_session(auth: &DiscordAuth, headers: &HeaderMap) -> Result<S
     let record = lookup_record(auth, &uid).await?;
     Ok(Starter {
         uid,
-        pid: record.pending_purchase().map(PurchaseId::new),
+        pid: record.pending_purchase(),
         record,
         source: ConnectSource::Dashboard,
         link: None,
@@ -201,7 +201,7 @@ fn redirect_to_discord(auth: &DiscordAuth, starter: Starter, now: DateTime<Utc>)
     let kind = starter
         .pid
         .as_ref()
-        .and_then(|pid| starter.record.purchase(pid.as_str()))
+        .and_then(|pid| starter.record.purchase(pid))
         .and_then(|purchase| purchase.kind);
     let cookie = OAuthCookie {
         state: state.clone(),

@@ -13,7 +13,6 @@
 //!   the provider retries, and the event id makes the retry a duplicate Inngest drops).
 
 use std::fmt;
-
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -22,7 +21,6 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-
 use huckleberry_functions::events::EventId;
 use serde::Serialize;
 
