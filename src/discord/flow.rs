@@ -2,14 +2,15 @@
 //! `GET /api/auth/discord` starts it from an emailed link token or a Clerk session, and
 //! `GET /api/auth/discord/callback` finishes it and renders the result page.
 //!
-//! Discord itself sits behind [`DiscordConnect`](super::connect::DiscordConnect) (live, or the dry run of development without
-//! Discord settings), so these handlers have one path: the dry run's callback passes every
-//! check below and sends the real `user/discord.connected`.
+//! Discord itself sits behind [`DiscordConnect`](super::connect::DiscordConnect) (live, or
+//! the dry run of development without Discord settings), so these handlers have one path:
+//! the dry run's callback passes every check below and sends the real
+//! `user/discord.connected`. "Now" is the app's clock (`DiscordAuth::clock`).
+
+use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use std::sync::Arc;
-
 use axum::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
