@@ -10,8 +10,7 @@
 use std::sync::Arc;
 
 use inngest_sdk::{
-    Concurrency, Error, Event, Function, FunctionFailed, FunctionOpts, Input, Step, Trigger,
-    WaitForEvent,
+    Concurrency, Error, Event, Function, FunctionFailed, FunctionOpts, Input, Step, WaitForEvent,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,7 +18,7 @@ use serde_json::Value;
 use crate::config::OnboardingConfig;
 use crate::events::{
     ClerkUser, ConnectSource, DiscordConnected, DiscordFollowUp, EventId, OnboardingCompleted,
-    PurchaseMentorship, names,
+    PurchaseMentorship,
 };
 use crate::follow_up::DISCORD_FOLLOW_UP;
 use crate::mail::{days, expires_at, idempotency_key, send};
@@ -60,10 +59,9 @@ pub enum OnboardingStatus {
 pub(crate) fn onboarding_flow(deps: Deps, config: Arc<OnboardingConfig>) -> Function {
     let failure_deps = deps.clone();
     let failure_config = Arc::clone(&config);
-    Function::new(
+    Function::for_event(
         FunctionOpts::new(ONBOARDING_FLOW_ID)
             .name("Onboard a mentorship buyer")
-            .trigger(Trigger::event(PurchaseMentorship::NAME))
             // Stripe sends two events for one delayed-payment purchase: one run per purchase.
             .idempotency("event.data.purchase_id")
             // Two purchases by one buyer must not race on their Clerk metadata.
@@ -140,9 +138,9 @@ async fn onboard(
                 })
                 .await?;
             let signup = step
-                .wait_for_event::<ClerkUser>(
+                .wait_for_event(
                     "wait-for-clerk-signup",
-                    WaitForEvent::new(names::CLERK_USER_CREATED, config.signup_wait)
+                    WaitForEvent::<ClerkUser>::of(config.signup_wait)
                         .if_exp(expressions::signup_of(&email)),
                 )
                 .await?;
@@ -283,7 +281,7 @@ async fn onboard(
     step.send_event(
         "send-onboarding-completed",
         vec![
-            Event::new(OnboardingCompleted::NAME, completed)
+            Event::from_data(completed)
                 .id(EventId::onboarding_completed(&purchase.purchase_id).as_str()),
         ],
     )
@@ -354,9 +352,9 @@ async fn connect_discord(
             n => format!("wait-for-discord-after-reminder-{n}"),
         };
         let connected = step
-            .wait_for_event::<DiscordConnected>(
+            .wait_for_event(
                 &wait_id,
-                WaitForEvent::new(names::DISCORD_CONNECTED, config.reminder_interval)
+                WaitForEvent::<DiscordConnected>::of(config.reminder_interval)
                     .if_exp(connected_if.clone()),
             )
             .await?;

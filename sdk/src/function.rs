@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use crate::core::config::{FUNCTION_FAILED_EVENT, FunctionOpts, Trigger, composite_id};
 use crate::core::wire::RawJson;
 use crate::error::Error;
-use crate::event::{Event, FunctionFailed};
+use crate::event::{Event, EventType, FunctionFailed};
 use crate::step::Step;
 
 /// What a handler receives besides the step tool: the typed triggering event, the run, and
@@ -179,6 +179,77 @@ impl Function {
             }),
             on_failure: None,
         }
+    }
+
+    /// A function triggered by the event its handler takes: a handler of `Input<E>` makes a
+    /// function triggered by events of type `E`, so the trigger and the handler cannot
+    /// disagree.
+    ///
+    /// The trigger [`Trigger::event_of::<E>()`](Trigger::event_of) is added to `opts`, unless
+    /// `opts` already has an event trigger with the name `E::NAME` (one with a filter, say:
+    /// [`Trigger::event_of_if`]).
+    ///
+    /// ```
+    /// use inngest_sdk::{Error, EventType, Function, FunctionOpts, Input, Step, Trigger};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Signup { email: String }
+    /// impl EventType for Signup {
+    ///     const NAME: &'static str = "user/signed.up";
+    /// }
+    ///
+    /// let welcome = Function::for_event(
+    ///     FunctionOpts::new("welcome"),
+    ///     |input: Input<Signup>, step: Step| async move {
+    ///         Ok::<_, Error>(input.event.data.email)
+    ///     },
+    /// );
+    /// assert_eq!(welcome.opts().triggers(), [Trigger::event("user/signed.up")]);
+    /// ```
+    ///
+    /// A handler for another event type than the one named does not compile:
+    ///
+    /// ```compile_fail,E0631
+    /// use inngest_sdk::{Error, EventType, Function, FunctionOpts, Input, Step};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Signup { email: String }
+    /// # impl EventType for Signup { const NAME: &'static str = "user/signed.up"; }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Verified { user_id: String }
+    /// # impl EventType for Verified { const NAME: &'static str = "user/email.verified"; }
+    ///
+    /// let welcome = Function::for_event::<Signup, _, _, _>(
+    ///     FunctionOpts::new("welcome"),
+    ///     |input: Input<Verified>, step: Step| async move { Ok::<_, Error>(()) },
+    /// );
+    /// ```
+    ///
+    /// Nor does a handler whose input type names no event:
+    ///
+    /// ```compile_fail,E0277
+    /// use inngest_sdk::{Error, Function, FunctionOpts, Input, Step};
+    ///
+    /// let any = Function::for_event(
+    ///     FunctionOpts::new("any"),
+    ///     |input: Input<serde_json::Value>, step: Step| async move { Ok::<_, Error>(()) },
+    /// );
+    /// ```
+    pub fn for_event<E, R, H, Fut>(opts: FunctionOpts, handler: H) -> Self
+    where
+        E: EventType + Send + 'static,
+        R: Serialize + 'static,
+        H: Fn(Input<E>, Step) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, Error>> + Send + 'static,
+    {
+        let listed = opts
+            .triggers()
+            .iter()
+            .any(|trigger| matches!(trigger, Trigger::Event { event, .. } if event == E::NAME));
+        let opts = if listed {
+            opts
+        } else {
+            opts.trigger(Trigger::event_of::<E>())
+        };
+        Function::new(opts, handler)
     }
 
     /// Adds an on-failure handler, registered as the separate function `<id>-failure`

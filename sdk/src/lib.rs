@@ -1,7 +1,9 @@
 //! Inngest SDK for Rust: durable functions served over the Inngest HTTP protocol.
 //!
 //! A function is declared with [`FunctionOpts`] (id, triggers, retries, flow control) and
-//! an async handler that receives the typed event ([`Input`]) and a [`Step`] tool. Every
+//! an async handler that receives the typed event ([`Input`]) and a [`Step`] tool. An event's
+//! data type names its event ([`EventType`]), so the compiler checks that a trigger, a
+//! handler, a wait and a send agree; the string forms remain for names known at run time. Every
 //! step is durable: Inngest calls the app when the run needs it, the SDK replays the
 //! handler, and completed steps return their stored result instead of running again
 //! (steps are checkpointed as they finish: see [Checkpointing](#checkpointing)). An [`Endpoint`]
@@ -19,15 +21,20 @@
 //! use std::time::Duration;
 //!
 //! use inngest_sdk::{
-//!     Client, Config, Endpoint, Error, Event, Function, FunctionOpts, FunctionRef, Input,
-//!     Step, Trigger, WaitForEvent,
+//!     Client, Config, Endpoint, Error, Event, EventType, Function, FunctionOpts, FunctionRef,
+//!     Input, Step, WaitForEvent,
 //! };
 //! use serde::{Deserialize, Serialize};
 //!
+//! /// `user/signed.up`: the data type carries the event's name.
 //! #[derive(Debug, Clone, Serialize, Deserialize)]
 //! struct Signup {
 //!     user_id: String,
 //!     email: String,
+//! }
+//!
+//! impl EventType for Signup {
+//!     const NAME: &'static str = "user/signed.up";
 //! }
 //!
 //! #[derive(Debug, Serialize, Deserialize)]
@@ -35,14 +42,27 @@
 //!     user_id: String,
 //! }
 //!
+//! impl EventType for Verified {
+//!     const NAME: &'static str = "user/email.verified";
+//! }
+//!
+//! #[derive(Debug, Serialize, Deserialize)]
+//! struct Onboarded {
+//!     user_id: String,
+//! }
+//!
+//! impl EventType for Onboarded {
+//!     const NAME: &'static str = "user/onboarded";
+//! }
+//!
 //! /// Another function of this app, invoked with typed input and output.
 //! const SCORE_LEAD: FunctionRef<Signup, u32> = FunctionRef::new("score-lead");
 //!
 //! fn onboarding() -> Function {
-//!     Function::new(
+//!     // Triggered by `user/signed.up`, the event type of the handler's input.
+//!     Function::for_event(
 //!         FunctionOpts::new("onboarding")
 //!             .name("Onboard a new user")
-//!             .trigger(Trigger::event("user/signed.up"))
 //!             .retries(3)
 //!             .idempotency("event.data.user_id"),
 //!         |input: Input<Signup>, step: Step| async move {
@@ -58,10 +78,10 @@
 //!                 .await?;
 //!
 //!             // Wait up to two days for the user to verify; `None` on timeout.
-//!             let verified = step
-//!                 .wait_for_event::<Verified>(
+//!             let verified: Option<Event<Verified>> = step
+//!                 .wait_for_event(
 //!                     "wait-for-verification",
-//!                     WaitForEvent::new("user/email.verified", Duration::from_secs(2 * 86_400))
+//!                     WaitForEvent::<Verified>::of(Duration::from_secs(2 * 86_400))
 //!                         .if_exp("async.data.user_id == event.data.user_id"),
 //!                 )
 //!                 .await?;
@@ -73,11 +93,8 @@
 //!             let score = step.invoke("score", &SCORE_LEAD, &signup, None).await?;
 //!
 //!             // Send an event durably: a retried run does not send it twice.
-//!             step.send_event(
-//!                 "announce",
-//!                 vec![Event::new("user/onboarded", serde_json::json!({ "user_id": signup.user_id }))],
-//!             )
-//!             .await?;
+//!             let onboarded = Onboarded { user_id: signup.user_id };
+//!             step.send_event("announce", vec![Event::from_data(onboarded)]).await?;
 //!
 //!             Ok::<_, Error>(serde_json::json!({ "message_id": message_id, "score": score }))
 //!         },
@@ -169,6 +186,6 @@ pub use endpoint::{
     BuildError, Clock, DEFAULT_MAX_BODY_BYTES, Endpoint, EndpointBuilder, SyncError, SystemClock,
 };
 pub use error::{Error, Retry, RetryAt, StepError};
-pub use event::{Event, FunctionFailed};
+pub use event::{Event, EventType, FunctionFailed};
 pub use function::{Function, FunctionRef, Input, RunContext};
 pub use step::{SendEventResult, Step, WaitForEvent};

@@ -306,8 +306,12 @@ async fn complete(
         joined_guild: joined,
         source: flow.source,
     };
-    let event = inngest_sdk::Event::new(DiscordConnected::NAME, data)
-        .id(EventId::discord_connected(&flow.uid, &user.id, flow.pid.as_deref()).as_str());
+    let event = inngest_sdk::Event::from_data(data).id(EventId::discord_connected(
+        &flow.uid,
+        &user.id,
+        flow.pid.as_deref(),
+    )
+    .as_str());
     if let Err(error) = app.inngest.send(&event).await {
         tracing::error!(error = %error, "sending user/discord.connected failed");
         return Page::Error {
