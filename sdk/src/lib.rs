@@ -68,12 +68,12 @@
 //!         |input: Input<Signup>, step: Step| async move {
 //!             let signup = input.event.data;
 //!
-//!             // A step's output is stored; on replay the closure does not run again.
-//!             let email = signup.email.clone();
+//!             // A step's output is stored; on replay the closure does not run again. The
+//!             // body borrows the handler's locals: nothing is cloned into it.
 //!             let message_id: String = step
-//!                 .run("send-welcome-email", move || async move {
+//!                 .run("send-welcome-email", || async {
 //!                     // Call the mail API here; `?` on any error means "retry".
-//!                     Ok::<_, Error>(format!("msg-for-{email}"))
+//!                     Ok::<_, Error>(format!("msg-for-{}", signup.email))
 //!                 })
 //!                 .await?;
 //!

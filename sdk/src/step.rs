@@ -274,16 +274,40 @@ impl Step {
     /// An `Err` is retried by the executor with backoff (per the function's retries); when
     /// the attempts are used up, or the error is [`Error::non_retriable`], the step fails
     /// for good and this future resolves to a [`StepError`] that the code may handle.
+    ///
+    /// The body may borrow from the handler: the step's future lives as long as `body` and
+    /// its future do, and no longer than the handler that awaits it (the engine only polls
+    /// the handler's future; a parked step keeps nothing but its waker in the run state).
+    /// It does not borrow `self` or `id`.
+    ///
+    /// ```
+    /// use inngest_sdk::{Error, Input, Step};
+    ///
+    /// /// Not `Clone`: the step reads it in place.
+    /// struct Letter {
+    ///     to: String,
+    ///     body: String,
+    /// }
+    ///
+    /// async fn handler(input: Input<serde_json::Value>, step: Step) -> Result<usize, Error> {
+    ///     let letter = Letter { to: "ada@example.com".into(), body: "Welcome".into() };
+    ///     let sent = step
+    ///         .run("send", || async { Ok::<_, Error>(letter.to.len() + letter.body.len()) })
+    ///         .await?;
+    ///     Ok(sent)
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn run<T, E, F, Fut>(
         &self,
         id: &str,
         body: F,
-    ) -> impl Future<Output = Result<T, StepError>> + Send + 'static
+    ) -> impl Future<Output = Result<T, StepError>> + Send + use<T, E, F, Fut>
     where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: Into<Error> + Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Serialize + DeserializeOwned + Send,
+        E: Into<Error> + Send,
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<T, E>> + Send,
     {
         // A memoized step is decoded when it is reached, once, in one pass straight into
         // `T`: its future only hands the result over, and nothing is allocated for a step
