@@ -151,21 +151,40 @@ async fn cloud_post_signed_with_primary_or_fallback_key_runs_and_the_response_is
         assert_eq!(res.status(), 200);
         assert_eq!(body_text(&res), r#""ran""#);
         let signature = header(&res, "x-inngest-signature").expect("signed response");
-        let verified =
-            inngest_sdk::core::signature::verify(Some(signature), res.body(), now(), &[&key(k)]);
+        let verified = inngest_sdk::core::signature::verify(
+            Some(signature),
+            res.body(),
+            now(),
+            &[&key(k)],
+        );
         assert!(verified.is_ok(), "response signed with the validating key");
     }
     assert_eq!(counter.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test]
-async fn cloud_mode_without_signing_key_answers_500_to_everything() {
+#[test]
+fn cloud_mode_without_signing_key_is_a_build_error() {
     let config = Config::from_lookup(|_| None).expect("cloud defaults");
-    let ep = endpoint(config, vec![]);
-    for method in [Method::GET, Method::PUT, Method::POST] {
-        let res = ep.handle(request(method, "/api/inngest", "")).await;
-        assert_eq!(res.status(), 500);
-    }
+    assert_eq!(config.mode(), inngest_sdk::Mode::Cloud);
+    let built = Endpoint::builder("app", Client::new(config))
+        .function(counting(Arc::default()))
+        .build();
+    let error = built.expect_err("no endpoint without a signing key in cloud mode");
+    assert!(
+        matches!(error, inngest_sdk::BuildError::MissingSigningKey),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("INNGEST_SIGNING_KEY"), "{error}");
+}
+
+#[test]
+fn dev_mode_without_signing_key_builds() {
+    let config =
+        Config::from_lookup(|name| (name == "INNGEST_DEV").then(|| "1".to_owned())).expect("dev");
+    let built = Endpoint::builder("app", Client::new(config))
+        .function(counting(Arc::default()))
+        .build();
+    assert!(built.is_ok());
 }
 
 #[tokio::test]
@@ -403,7 +422,10 @@ async fn repeated_step_ids_are_hashed_with_a_repeat_suffix() {
         .await;
     assert_eq!(res.status(), 206);
     let ops = body_json(&res);
-    assert_eq!(ops[0]["id"], inngest_sdk::core::hash::hash_step_id("a:1"));
+    assert_eq!(
+        ops[0]["id"],
+        inngest_sdk::core::hash::hash_step_id("a:1")
+    );
     assert_eq!(ops[0]["op"], "StepRun");
     assert_eq!(ops[0]["data"], 2);
     assert_eq!(ops[0]["userland"], json!({"id": "a", "index": 1}));

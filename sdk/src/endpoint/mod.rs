@@ -122,6 +122,10 @@ pub enum BuildError {
     /// A function id is empty.
     #[error("a function id must not be empty")]
     EmptyFunctionId,
+    /// Cloud mode without a signing key: no request could be verified, so none could be
+    /// served (docs/protocol.md §2.2).
+    #[error("cloud mode needs a signing key (INNGEST_SIGNING_KEY), or dev mode (INNGEST_DEV=1)")]
+    MissingSigningKey,
 }
 
 /// Why an out-of-band registration failed.
@@ -170,6 +174,10 @@ impl EndpointBuilder {
     pub fn build(self) -> Result<Endpoint, BuildError> {
         if self.app_id.trim().is_empty() {
             return Err(BuildError::EmptyAppId);
+        }
+        let config = self.client.config();
+        if config.mode() == Mode::Cloud && config.signing_key().is_none() {
+            return Err(BuildError::MissingSigningKey);
         }
         let mut entries = Vec::new();
         let mut by_id = HashMap::default();
@@ -265,18 +273,6 @@ impl Endpoint {
         async move {
             if body.len() > self.inner.max_body_bytes {
                 return message_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-            }
-            if self.inner.client.config().mode() == Mode::Cloud
-                && self.inner.client.config().signing_key().is_none()
-            {
-                // docs/protocol.md §2.2: without a key nothing can be verified, so nothing is served.
-                tracing::error!(
-                    "in cloud mode but no signing key is configured (INNGEST_SIGNING_KEY)"
-                );
-                return message_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the app has no signing key configured",
-                );
             }
             let query = Query::parse(parts.uri.query());
             match parts.method {
