@@ -158,7 +158,7 @@
 
 pub mod client;
 pub mod config;
-pub mod core;
+mod core;
 mod endpoint;
 mod engine;
 mod error;
@@ -174,14 +174,24 @@ pub mod axum;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use client::{Client, SendError};
-pub use config::{Config, EventKey, Mode};
+/// Not public API: the sans-IO wire layer, reachable only for this crate's own fuzz targets,
+/// benches and protocol tests (which craft call requests and signatures by hand). Nothing here
+/// is stable or documented; applications use the crate root.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::core::{checkpoint, config, hash, op, response, signature, sync, time, wire};
+}
+
+pub use client::{ApiError, Client, SendError};
+pub use config::{Config, ConfigError, EventKey, Mode};
 pub use core::checkpoint::Checkpointing;
 pub use core::config::{
     BatchEvents, Cancel, Concurrency, ConcurrencyScope, Debounce, FunctionOpts, Priority,
     RateLimit, Singleton, SingletonMode, Throttle, Timeouts, Trigger,
 };
-pub use core::signature::SigningKey;
+pub use core::signature::{KeyError, SigningKey};
+pub use core::time::{TimeError, parse_duration};
+pub use core::wire::ErrorBody;
 pub use endpoint::{
     BuildError, Clock, DEFAULT_MAX_BODY_BYTES, Endpoint, EndpointBuilder, SyncError, SystemClock,
 };

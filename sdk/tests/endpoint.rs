@@ -151,7 +151,7 @@ async fn cloud_post_signed_with_primary_or_fallback_key_runs_and_the_response_is
         assert_eq!(res.status(), 200);
         assert_eq!(body_text(&res), r#""ran""#);
         let signature = header(&res, "x-inngest-signature").expect("signed response");
-        let verified = inngest_sdk::core::signature::verify(
+        let verified = inngest_sdk::__private::signature::verify(
             Some(signature),
             res.body(),
             now(),
@@ -407,7 +407,7 @@ async fn disable_immediate_execution_plans_the_step_without_running_it() {
 #[tokio::test]
 async fn repeated_step_ids_are_hashed_with_a_repeat_suffix() {
     let ep = endpoint(Config::dev(), vec![steps_fn()]);
-    let first = inngest_sdk::core::hash::hash_step_id("a");
+    let first = inngest_sdk::__private::hash::hash_step_id("a");
     let res = ep
         .handle(request(
             Method::POST,
@@ -424,13 +424,13 @@ async fn repeated_step_ids_are_hashed_with_a_repeat_suffix() {
     let ops = body_json(&res);
     assert_eq!(
         ops[0]["id"],
-        inngest_sdk::core::hash::hash_step_id("a:1")
+        inngest_sdk::__private::hash::hash_step_id("a:1")
     );
     assert_eq!(ops[0]["op"], "StepRun");
     assert_eq!(ops[0]["data"], 2);
     assert_eq!(ops[0]["userland"], json!({"id": "a", "index": 1}));
 
-    let second = inngest_sdk::core::hash::hash_step_id("a:1");
+    let second = inngest_sdk::__private::hash::hash_step_id("a:1");
     let done = ep
         .handle(request(
             Method::POST,
@@ -504,7 +504,7 @@ async fn parallel_steps_are_reported_together_and_run_one_by_one_when_targeted()
         "discovery runs no body"
     );
 
-    let right = inngest_sdk::core::hash::hash_step_id("right");
+    let right = inngest_sdk::__private::hash::hash_step_id("right");
     let res = ep
         .handle(request(
             Method::POST,
@@ -634,7 +634,7 @@ async fn a_retry_after_step_error_carries_retry_after() {
 #[tokio::test]
 async fn an_uncaught_memoized_step_error_fails_the_run_without_retry() {
     let ep = endpoint(Config::dev(), vec![failing_fn(|| Error::new("unused"))]);
-    let charge = inngest_sdk::core::hash::hash_step_id("charge");
+    let charge = inngest_sdk::__private::hash::hash_step_id("charge");
     let res = ep
         .handle(request(
             Method::POST,
@@ -660,7 +660,7 @@ async fn a_caught_step_error_lets_the_function_decide() {
         },
     );
     let ep = endpoint(Config::dev(), vec![f]);
-    let charge = inngest_sdk::core::hash::hash_step_id("charge");
+    let charge = inngest_sdk::__private::hash::hash_step_id("charge");
     let res = ep
         .handle(request(
             Method::POST,
@@ -780,7 +780,7 @@ async fn wait_for_event_reports_its_op_and_decodes_the_event_or_times_out() {
             call(ev(json!({})), json!({}), 0, false),
         ))
         .await;
-    let wait = inngest_sdk::core::hash::hash_step_id("wait-order");
+    let wait = inngest_sdk::__private::hash::hash_step_id("wait-order");
     assert_eq!(
         body_json(&res),
         json!([{"id": wait, "op": "WaitForEvent", "name": "wait-order", "displayName": "wait-order", "data": null,
@@ -852,7 +852,7 @@ async fn invoke_reports_the_target_composite_id_and_payload_and_returns_typed_ou
             call(ev(json!({})), json!({}), 0, false),
         ))
         .await;
-    let id = inngest_sdk::core::hash::hash_step_id("call-other");
+    let id = inngest_sdk::__private::hash::hash_step_id("call-other");
     assert_eq!(
         body_text(&res),
         format!(
@@ -1054,7 +1054,7 @@ mod stand_in {
             .push((format!("actions/{id}"), headers, String::new()));
         format!(
             r#"{{"{}":{{"data":"memo"}}}}"#,
-            inngest_sdk::core::hash::hash_step_id("load")
+            inngest_sdk::__private::hash::hash_step_id("load")
         )
     }
 }
