@@ -1,6 +1,5 @@
 //! Declaring functions: options, a typed handler, an optional on-failure handler.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -15,6 +14,7 @@ use crate::core::config::{FUNCTION_FAILED_EVENT, FunctionOpts, Trigger, composit
 use crate::core::wire::RawJson;
 use crate::error::Error;
 use crate::event::{Event, EventType, FunctionFailed};
+use crate::run::RunContext;
 use crate::step::Step;
 
 /// What a handler receives besides the step tool: the typed triggering event, the run, and
@@ -46,83 +46,6 @@ impl<T: DeserializeOwned> Input<T> {
             RawEvents::Batch(events) => decode_event(events.get()),
             RawEvents::Trigger(event) => Ok(vec![decode_event(event.get())?]),
         }
-    }
-}
-
-/// The run a call belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunContext {
-    /// The run's id (a ULID).
-    pub run_id: String,
-    /// Zero-based attempt of the current step or call.
-    pub attempt: u32,
-    /// Attempts the executor makes (retries + 1).
-    pub max_attempts: u32,
-    /// Composite id of the function (`<app id>-<function id>`).
-    pub function_id: String,
-}
-
-/// A typed reference to a function by id, for [`Step::invoke`]: `In` is its event data,
-/// `Out` its return value.
-///
-/// ```
-/// use inngest_sdk::FunctionRef;
-/// # #[derive(serde::Serialize)] struct Reminder { user: String }
-/// pub const SEND_REMINDER: FunctionRef<Reminder, String> = FunctionRef::new("send-reminder");
-/// ```
-pub struct FunctionRef<In, Out> {
-    id: Cow<'static, str>,
-    /// True when `id` is already a composite id (a function of another app).
-    composite: bool,
-    _types: PhantomData<fn(In) -> Out>,
-}
-
-impl<In, Out> FunctionRef<In, Out> {
-    /// A function of this app, by its id (without the app prefix).
-    pub const fn new(id: &'static str) -> Self {
-        FunctionRef {
-            id: Cow::Borrowed(id),
-            composite: false,
-            _types: PhantomData,
-        }
-    }
-
-    /// A function of any app, by its composite id `<app id>-<function id>`.
-    pub fn composite(id: impl Into<Cow<'static, str>>) -> Self {
-        FunctionRef {
-            id: id.into(),
-            composite: true,
-            _types: PhantomData,
-        }
-    }
-
-    /// The function id as given.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    pub(crate) fn composite_id(&self, app_id: &str) -> String {
-        if self.composite {
-            self.id.clone().into_owned()
-        } else {
-            composite_id(app_id, &self.id)
-        }
-    }
-}
-
-impl<In, Out> Clone for FunctionRef<In, Out> {
-    fn clone(&self) -> Self {
-        FunctionRef {
-            id: self.id.clone(),
-            composite: self.composite,
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<In, Out> fmt::Debug for FunctionRef<In, Out> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("FunctionRef").field(&self.id).finish()
     }
 }
 

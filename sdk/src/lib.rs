@@ -157,6 +157,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod clock;
 pub mod config;
 mod core;
 mod endpoint;
@@ -164,6 +165,7 @@ mod engine;
 mod error;
 mod event;
 mod function;
+mod run;
 mod step;
 
 #[cfg(feature = "axum")]
@@ -183,6 +185,7 @@ pub mod __private {
 }
 
 pub use client::{ApiError, Client, SendError};
+pub use clock::{Clock, SystemClock};
 pub use config::{Config, ConfigError, EventKey, Mode};
 pub use core::checkpoint::Checkpointing;
 pub use core::config::{
@@ -192,10 +195,9 @@ pub use core::config::{
 pub use core::signature::{KeyError, SigningKey};
 pub use core::time::{TimeError, parse_duration};
 pub use core::wire::ErrorBody;
-pub use endpoint::{
-    BuildError, Clock, DEFAULT_MAX_BODY_BYTES, Endpoint, EndpointBuilder, SyncError, SystemClock,
-};
+pub use endpoint::{BuildError, DEFAULT_MAX_BODY_BYTES, Endpoint, EndpointBuilder, SyncError};
 pub use error::{Error, Retry, RetryAt, StepError};
 pub use event::{Event, EventType, FunctionFailed};
-pub use function::{Function, FunctionRef, Input, RunContext};
+pub use function::{Function, Input};
+pub use run::{FunctionRef, RunContext};
 pub use step::{SendEventResult, Step, WaitForEvent};

@@ -19,14 +19,14 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::client::Client;
+use crate::clock::Clock;
 use crate::core::hash::{StepIdCounter, push_step_hash};
 use crate::core::op::{InvokePayload, Op, OpCode, OpOpts, Timing, Userland};
 use crate::core::time::{format_duration, format_rfc3339};
 use crate::core::wire::{ErrorBody, Memo, RawJson, RunMemo};
-use crate::endpoint::Clock;
 use crate::error::{Error, Retry, RetryAt, StepError};
 use crate::event::{Event, EventType};
-use crate::function::{FunctionRef, RunContext};
+use crate::run::{FunctionRef, RunContext};
 
 /// The step tool handed to a function's handler. Cheap to clone; clones share the run.
 #[derive(Clone)]

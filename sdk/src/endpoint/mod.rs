@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use url::Url;
 
 use crate::client::Client;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Mode;
 use crate::core::config::{FunctionConfig, FunctionOpts, composite_id};
 use crate::core::response::{
@@ -28,7 +29,8 @@ use crate::core::sync::{
 use crate::core::wire::{CallRequest, ErrorBody};
 use crate::engine::{Checkpoint, drive};
 use crate::error::Error;
-use crate::function::{ErasedHandler, Function, HandlerFuture, RawInput, RunContext};
+use crate::function::{ErasedHandler, Function, HandlerFuture, RawInput};
+use crate::run::RunContext;
 use crate::step::{Mode as StepMode, RunState, Step};
 
 mod call;
@@ -37,22 +39,6 @@ mod sync;
 /// Default cap on request bodies: the executor sends up to 4 MiB of state inline and
 /// switches to `use_api` above that (docs/protocol.md §7.5, §7.10); the margin covers encoding.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-
-/// The time source for signature freshness and `sleep_until`; tests pass a fake clock.
-pub trait Clock: Send + Sync + 'static {
-    /// The current time.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
 
 /// Serves an app's functions to Inngest. Cheap to clone.
 #[derive(Clone)]
