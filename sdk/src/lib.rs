@@ -113,7 +113,25 @@
 //! ```
 //!
 //! With the `axum` feature, serve it with
-//! `axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint))`.
+//! `axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint))`
+//! (`sdk/examples/signup.rs` is a whole app). In cloud mode (no `INNGEST_DEV`) the endpoint
+//! needs a signing key: without one, [`EndpointBuilder::build`] fails with
+//! [`BuildError::MissingSigningKey`], so the app stops at start-up instead of refusing every
+//! call.
+//!
+//! # Typed events
+//!
+//! An event's data type implements [`EventType`] to carry the event's name. Then
+//! [`Function::for_event`] triggers a function by its handler's input type,
+//! [`WaitForEvent::of`] makes a wait resolve to that type, and [`Event::from_data`] names an
+//! event after its data: the compiler rejects a handler, a wait or a send whose type and
+//! name disagree. [`Trigger::event`], [`WaitForEvent::new`] and [`Event::new`] take names
+//! known only at run time. [`Step::invoke`] is typed by its [`FunctionRef`].
+//!
+//! # Steps borrow
+//!
+//! A step body may borrow the handler's locals (`|| async { … &signup … }`): the step's
+//! future lives inside the handler's, so nothing has to be cloned or moved into it.
 //!
 //! # Errors and retries
 //!
