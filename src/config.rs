@@ -214,7 +214,7 @@ impl OnboardingTiming {
         };
         let interval = env.optional("ONBOARDING_REMINDER_INTERVAL");
         let reminder_interval = env.parsed("ONBOARDING_REMINDER_INTERVAL", interval, |v| {
-            inngest_sdk::core::time::parse_duration(v)
+            inngest_sdk::parse_duration(v)
                 .ok()
                 .filter(|d| d.as_secs() >= shortest)
                 .ok_or_else(|| reason.to_owned())

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use inngest_sdk::{Error, Function, FunctionOpts, Input, Step, Trigger};
+use inngest_sdk::{Error, Function, FunctionOpts, Input, Step};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -38,10 +38,9 @@ pub struct BounceSummary {
 }
 
 pub(crate) fn email_bounced(deps: Deps, config: Arc<OnboardingConfig>) -> Function {
-    Function::new(
+    Function::for_event(
         FunctionOpts::new(EMAIL_BOUNCED_ID)
             .name("Handle a bounced email")
-            .trigger(Trigger::event(ResendEmailBounced::NAME))
             .retries(RETRIES),
         move |input: Input<ResendEmailBounced>, step: Step| {
             handle_bounce(deps.clone(), Arc::clone(&config), input, step)

@@ -9,6 +9,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use inngest_sdk::EventType;
 use serde::{Deserialize, Serialize};
 
 pub use crate::ids::{ClerkUserId, DiscordUserId, PurchaseId};
@@ -176,6 +177,10 @@ impl PurchaseMentorship {
     pub const NAME: &str = names::PURCHASE_MENTORSHIP;
 }
 
+impl EventType for PurchaseMentorship {
+    const NAME: &'static str = names::PURCHASE_MENTORSHIP;
+}
+
 /// `user/discord.connected`: the buyer linked Discord (and was added to the guild if possible).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscordConnected {
@@ -199,6 +204,10 @@ impl DiscordConnected {
     pub const NAME: &str = names::DISCORD_CONNECTED;
 }
 
+impl EventType for DiscordConnected {
+    const NAME: &'static str = names::DISCORD_CONNECTED;
+}
+
 /// `mentorship/discord.follow-up`: staff ask for the Discord reminder to be sent again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscordFollowUp {
@@ -217,6 +226,10 @@ impl DiscordFollowUp {
     pub const NAME: &str = names::DISCORD_FOLLOW_UP;
 }
 
+impl EventType for DiscordFollowUp {
+    const NAME: &'static str = names::DISCORD_FOLLOW_UP;
+}
+
 /// `mentorship/onboarding.completed`: access granted, role given, welcome email sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OnboardingCompleted {
@@ -233,6 +246,10 @@ pub struct OnboardingCompleted {
 impl OnboardingCompleted {
     /// The event name.
     pub const NAME: &str = names::ONBOARDING_COMPLETED;
+}
+
+impl EventType for OnboardingCompleted {
+    const NAME: &'static str = names::ONBOARDING_COMPLETED;
 }
 
 /// `clerk/user.created`: the Clerk user object, as Clerk's webhook `data` carries it
@@ -255,6 +272,10 @@ pub struct ClerkUser {
     /// Public metadata; an invitation's metadata lands here at sign-up.
     #[serde(default)]
     pub public_metadata: serde_json::Value,
+}
+
+impl EventType for ClerkUser {
+    const NAME: &'static str = names::CLERK_USER_CREATED;
 }
 
 /// One entry of a Clerk user's `email_addresses`.
@@ -299,6 +320,10 @@ pub struct ResendEmailBounced {
     /// The tags the email was sent with (an object in webhooks), e.g. `category`.
     #[serde(default)]
     pub tags: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl EventType for ResendEmailBounced {
+    const NAME: &'static str = names::RESEND_EMAIL_BOUNCED;
 }
 
 /// The `bounce` object of a Resend bounce.
@@ -568,6 +593,19 @@ mod tests {
         assert_eq!(OnboardingCompleted::NAME, "mentorship/onboarding.completed");
         assert_eq!(names::CLERK_USER_CREATED, "clerk/user.created");
         assert_eq!(names::RESEND_EMAIL_BOUNCED, "resend/email.bounced");
+    }
+
+    #[test]
+    fn each_event_type_names_its_event_as_the_name_constants_do() {
+        fn name<E: EventType>() -> &'static str {
+            E::NAME
+        }
+        assert_eq!(name::<PurchaseMentorship>(), PurchaseMentorship::NAME);
+        assert_eq!(name::<DiscordConnected>(), DiscordConnected::NAME);
+        assert_eq!(name::<DiscordFollowUp>(), DiscordFollowUp::NAME);
+        assert_eq!(name::<OnboardingCompleted>(), OnboardingCompleted::NAME);
+        assert_eq!(name::<ClerkUser>(), names::CLERK_USER_CREATED);
+        assert_eq!(name::<ResendEmailBounced>(), ResendEmailBounced::NAME);
     }
 
     #[test]

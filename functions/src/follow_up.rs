@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use inngest_sdk::{Cancel, Error, Function, FunctionOpts, FunctionRef, Input, Step, Trigger};
+use inngest_sdk::{Cancel, Error, Function, FunctionOpts, FunctionRef, Input, Step};
 use serde::{Deserialize, Serialize};
 
 use crate::config::OnboardingConfig;
@@ -35,10 +35,9 @@ pub struct ReminderSent {
 }
 
 pub(crate) fn discord_follow_up(deps: Deps, config: Arc<OnboardingConfig>) -> Function {
-    Function::new(
+    Function::for_event(
         FunctionOpts::new(DISCORD_FOLLOW_UP_ID)
             .name("Remind a buyer to connect Discord")
-            .trigger(Trigger::event(DiscordFollowUp::NAME))
             .cancel_on(Cancel::on(DiscordConnected::NAME).if_exp(expressions::FOLLOW_UP_CANCEL))
             .retries(RETRIES),
         move |input: Input<DiscordFollowUp>, step: Step| {

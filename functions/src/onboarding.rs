@@ -21,7 +21,7 @@ use crate::config::RETRIES;
 use crate::deps::Deps;
 use crate::events::{
     ClerkUser, ConnectSource, DiscordConnected, DiscordFollowUp, EventId, OnboardingCompleted,
-    PurchaseMentorship, names,
+    PurchaseMentorship,
 };
 use crate::expressions;
 use crate::follow_up::DISCORD_FOLLOW_UP;
@@ -238,9 +238,9 @@ impl Onboarding<'_> {
             .await?;
         let signup = self
             .step
-            .wait_for_event::<ClerkUser>(
+            .wait_for_event(
                 "wait-for-clerk-signup",
-                WaitForEvent::new(names::CLERK_USER_CREATED, self.config.signup_wait)
+                WaitForEvent::<ClerkUser>::of(self.config.signup_wait)
                     .if_exp(expressions::signup_of(email)),
             )
             .await?;
@@ -363,9 +363,9 @@ impl Onboarding<'_> {
             };
             let connected = self
                 .step
-                .wait_for_event::<DiscordConnected>(
+                .wait_for_event(
                     &wait_id,
-                    WaitForEvent::new(names::DISCORD_CONNECTED, self.config.reminder_interval)
+                    WaitForEvent::<DiscordConnected>::of(self.config.reminder_interval)
                         .if_exp(connected_if.clone()),
                 )
                 .await?;
@@ -516,7 +516,7 @@ impl Onboarding<'_> {
             .send_event(
                 "send-onboarding-completed",
                 vec![
-                    Event::new(OnboardingCompleted::NAME, completed)
+                    Event::from_data(completed)
                         .id(EventId::onboarding_completed(&self.purchase.purchase_id).as_str()),
                 ],
             )

@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 
 use bytes::Bytes;
-use inngest_sdk::core::wire::{CallRequest, RunMemo};
+use inngest_sdk::__private::wire::{CallRequest, RunMemo};
 use inngest_sdk::{Client, Config, Endpoint, Error, Function, FunctionOpts, Input, Step, Trigger};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use inngest_sdk::SigningKey;
-use inngest_sdk::core::signature::{parse, verify};
+use inngest_sdk::__private::signature::{parse, verify};
 use libfuzzer_sys::fuzz_target;
 
 const NOW: i64 = 1_780_000_000;

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use http::{Method, Request};
-use inngest_sdk::core::hash::hash_step_id;
+use inngest_sdk::__private::hash::hash_step_id;
 use inngest_sdk::{
     Client, Config, Endpoint, Error, Function, FunctionOpts, Input, SigningKey, Step, Trigger,
 };

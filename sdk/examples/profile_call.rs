@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 use http::{Method, Request};
-use inngest_sdk::core::hash::hash_step_id;
+use inngest_sdk::__private::hash::hash_step_id;
 use inngest_sdk::testing::conformance;
 use inngest_sdk::{Client, Config, Endpoint};
 use serde_json::{Value, json};

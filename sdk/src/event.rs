@@ -2,9 +2,55 @@
 //!
 //! [`Client::send`]: crate::Client::send
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::core::config::Trigger;
 use crate::core::wire::ErrorBody;
+
+/// The data type of an event that carries the event's name, so the compiler checks that a
+/// trigger, a wait, a send and a handler agree on both.
+///
+/// Implement it once per event, next to the data type; then
+/// [`Function::for_event`](crate::Function::for_event) triggers a function by its handler's input type,
+/// [`WaitForEvent::of`](crate::WaitForEvent::of) types a wait's result and
+/// [`Event::from_data`] names an event from its data. The string forms
+/// ([`Trigger::event`], [`WaitForEvent::new`](crate::WaitForEvent::new), [`Event::new`]) stay
+/// for names known only at run time.
+///
+/// ```
+/// use inngest_sdk::{Event, EventType, Trigger};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Signup {
+///     email: String,
+/// }
+///
+/// impl EventType for Signup {
+///     const NAME: &'static str = "user/signed.up";
+/// }
+///
+/// let event = Event::from_data(Signup { email: "ada@example.com".into() });
+/// assert_eq!(event.name, "user/signed.up");
+/// assert_eq!(Trigger::event_of::<Signup>(), Trigger::event("user/signed.up"));
+/// ```
+pub trait EventType: Serialize + DeserializeOwned {
+    /// The event's name, e.g. `user/signed.up` (docs/protocol.md §8.1).
+    const NAME: &'static str;
+}
+
+impl Trigger {
+    /// A trigger on every event of type `E`, by its name [`EventType::NAME`].
+    pub fn event_of<E: EventType>() -> Self {
+        Trigger::event(E::NAME)
+    }
+
+    /// A trigger on events of type `E` for which the CEL `expression` holds.
+    pub fn event_of_if<E: EventType>(expression: impl Into<String>) -> Self {
+        Trigger::event_if(E::NAME, expression)
+    }
+}
 
 /// An Inngest event with typed `data` (docs/protocol.md §8.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +80,14 @@ impl<T> Event<T> {
             ts: None,
             v: None,
         }
+    }
+
+    /// The event of type `E` with this data, named [`EventType::NAME`].
+    pub fn from_data(data: T) -> Self
+    where
+        T: EventType,
+    {
+        Event::new(T::NAME, data)
     }
 
     /// Sets the idempotency id.

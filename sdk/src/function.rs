@@ -1,6 +1,5 @@
 //! Declaring functions: options, a typed handler, an optional on-failure handler.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -14,7 +13,8 @@ use serde_json::value::RawValue;
 use crate::core::config::{FUNCTION_FAILED_EVENT, FunctionOpts, Trigger, composite_id};
 use crate::core::wire::RawJson;
 use crate::error::Error;
-use crate::event::{Event, FunctionFailed};
+use crate::event::{Event, EventType, FunctionFailed};
+use crate::run::RunContext;
 use crate::step::Step;
 
 /// What a handler receives besides the step tool: the typed triggering event, the run, and
@@ -46,83 +46,6 @@ impl<T: DeserializeOwned> Input<T> {
             RawEvents::Batch(events) => decode_event(events.get()),
             RawEvents::Trigger(event) => Ok(vec![decode_event(event.get())?]),
         }
-    }
-}
-
-/// The run a call belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunContext {
-    /// The run's id (a ULID).
-    pub run_id: String,
-    /// Zero-based attempt of the current step or call.
-    pub attempt: u32,
-    /// Attempts the executor makes (retries + 1).
-    pub max_attempts: u32,
-    /// Composite id of the function (`<app id>-<function id>`).
-    pub function_id: String,
-}
-
-/// A typed reference to a function by id, for [`Step::invoke`]: `In` is its event data,
-/// `Out` its return value.
-///
-/// ```
-/// use inngest_sdk::FunctionRef;
-/// # #[derive(serde::Serialize)] struct Reminder { user: String }
-/// pub const SEND_REMINDER: FunctionRef<Reminder, String> = FunctionRef::new("send-reminder");
-/// ```
-pub struct FunctionRef<In, Out> {
-    id: Cow<'static, str>,
-    /// True when `id` is already a composite id (a function of another app).
-    composite: bool,
-    _types: PhantomData<fn(In) -> Out>,
-}
-
-impl<In, Out> FunctionRef<In, Out> {
-    /// A function of this app, by its id (without the app prefix).
-    pub const fn new(id: &'static str) -> Self {
-        FunctionRef {
-            id: Cow::Borrowed(id),
-            composite: false,
-            _types: PhantomData,
-        }
-    }
-
-    /// A function of any app, by its composite id `<app id>-<function id>`.
-    pub fn composite(id: impl Into<Cow<'static, str>>) -> Self {
-        FunctionRef {
-            id: id.into(),
-            composite: true,
-            _types: PhantomData,
-        }
-    }
-
-    /// The function id as given.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    pub(crate) fn composite_id(&self, app_id: &str) -> String {
-        if self.composite {
-            self.id.clone().into_owned()
-        } else {
-            composite_id(app_id, &self.id)
-        }
-    }
-}
-
-impl<In, Out> Clone for FunctionRef<In, Out> {
-    fn clone(&self) -> Self {
-        FunctionRef {
-            id: self.id.clone(),
-            composite: self.composite,
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<In, Out> fmt::Debug for FunctionRef<In, Out> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("FunctionRef").field(&self.id).finish()
     }
 }
 
@@ -179,6 +102,77 @@ impl Function {
             }),
             on_failure: None,
         }
+    }
+
+    /// A function triggered by the event its handler takes: a handler of `Input<E>` makes a
+    /// function triggered by events of type `E`, so the trigger and the handler cannot
+    /// disagree.
+    ///
+    /// The trigger [`Trigger::event_of::<E>()`](Trigger::event_of) is added to `opts`, unless
+    /// `opts` already has an event trigger with the name `E::NAME` (one with a filter, say:
+    /// [`Trigger::event_of_if`]).
+    ///
+    /// ```
+    /// use inngest_sdk::{Error, EventType, Function, FunctionOpts, Input, Step, Trigger};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Signup { email: String }
+    /// impl EventType for Signup {
+    ///     const NAME: &'static str = "user/signed.up";
+    /// }
+    ///
+    /// let welcome = Function::for_event(
+    ///     FunctionOpts::new("welcome"),
+    ///     |input: Input<Signup>, step: Step| async move {
+    ///         Ok::<_, Error>(input.event.data.email)
+    ///     },
+    /// );
+    /// assert_eq!(welcome.opts().triggers(), [Trigger::event("user/signed.up")]);
+    /// ```
+    ///
+    /// A handler for another event type than the one named does not compile:
+    ///
+    /// ```compile_fail,E0631
+    /// use inngest_sdk::{Error, EventType, Function, FunctionOpts, Input, Step};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Signup { email: String }
+    /// # impl EventType for Signup { const NAME: &'static str = "user/signed.up"; }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Verified { user_id: String }
+    /// # impl EventType for Verified { const NAME: &'static str = "user/email.verified"; }
+    ///
+    /// let welcome = Function::for_event::<Signup, _, _, _>(
+    ///     FunctionOpts::new("welcome"),
+    ///     |input: Input<Verified>, step: Step| async move { Ok::<_, Error>(()) },
+    /// );
+    /// ```
+    ///
+    /// Nor does a handler whose input type names no event:
+    ///
+    /// ```compile_fail,E0277
+    /// use inngest_sdk::{Error, Function, FunctionOpts, Input, Step};
+    ///
+    /// let any = Function::for_event(
+    ///     FunctionOpts::new("any"),
+    ///     |input: Input<serde_json::Value>, step: Step| async move { Ok::<_, Error>(()) },
+    /// );
+    /// ```
+    pub fn for_event<E, R, H, Fut>(opts: FunctionOpts, handler: H) -> Self
+    where
+        E: EventType + Send + 'static,
+        R: Serialize + 'static,
+        H: Fn(Input<E>, Step) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, Error>> + Send + 'static,
+    {
+        let listed = opts
+            .triggers()
+            .iter()
+            .any(|trigger| matches!(trigger, Trigger::Event { event, .. } if event == E::NAME));
+        let opts = if listed {
+            opts
+        } else {
+            opts.trigger(Trigger::event_of::<E>())
+        };
+        Function::new(opts, handler)
     }
 
     /// Adds an on-failure handler, registered as the separate function `<id>-failure`

@@ -1,7 +1,9 @@
 //! Inngest SDK for Rust: durable functions served over the Inngest HTTP protocol.
 //!
 //! A function is declared with [`FunctionOpts`] (id, triggers, retries, flow control) and
-//! an async handler that receives the typed event ([`Input`]) and a [`Step`] tool. Every
+//! an async handler that receives the typed event ([`Input`]) and a [`Step`] tool. An event's
+//! data type names its event ([`EventType`]), so the compiler checks that a trigger, a
+//! handler, a wait and a send agree; the string forms remain for names known at run time. Every
 //! step is durable: Inngest calls the app when the run needs it, the SDK replays the
 //! handler, and completed steps return their stored result instead of running again
 //! (steps are checkpointed as they finish: see [Checkpointing](#checkpointing)). An [`Endpoint`]
@@ -19,15 +21,20 @@
 //! use std::time::Duration;
 //!
 //! use inngest_sdk::{
-//!     Client, Config, Endpoint, Error, Event, Function, FunctionOpts, FunctionRef, Input,
-//!     Step, Trigger, WaitForEvent,
+//!     Client, Config, Endpoint, Error, Event, EventType, Function, FunctionOpts, FunctionRef,
+//!     Input, Step, WaitForEvent,
 //! };
 //! use serde::{Deserialize, Serialize};
 //!
+//! /// `user/signed.up`: the data type carries the event's name.
 //! #[derive(Debug, Clone, Serialize, Deserialize)]
 //! struct Signup {
 //!     user_id: String,
 //!     email: String,
+//! }
+//!
+//! impl EventType for Signup {
+//!     const NAME: &'static str = "user/signed.up";
 //! }
 //!
 //! #[derive(Debug, Serialize, Deserialize)]
@@ -35,33 +42,46 @@
 //!     user_id: String,
 //! }
 //!
+//! impl EventType for Verified {
+//!     const NAME: &'static str = "user/email.verified";
+//! }
+//!
+//! #[derive(Debug, Serialize, Deserialize)]
+//! struct Onboarded {
+//!     user_id: String,
+//! }
+//!
+//! impl EventType for Onboarded {
+//!     const NAME: &'static str = "user/onboarded";
+//! }
+//!
 //! /// Another function of this app, invoked with typed input and output.
 //! const SCORE_LEAD: FunctionRef<Signup, u32> = FunctionRef::new("score-lead");
 //!
 //! fn onboarding() -> Function {
-//!     Function::new(
+//!     // Triggered by `user/signed.up`, the event type of the handler's input.
+//!     Function::for_event(
 //!         FunctionOpts::new("onboarding")
 //!             .name("Onboard a new user")
-//!             .trigger(Trigger::event("user/signed.up"))
 //!             .retries(3)
 //!             .idempotency("event.data.user_id"),
 //!         |input: Input<Signup>, step: Step| async move {
 //!             let signup = input.event.data;
 //!
-//!             // A step's output is stored; on replay the closure does not run again.
-//!             let email = signup.email.clone();
+//!             // A step's output is stored; on replay the closure does not run again. The
+//!             // body borrows the handler's locals: nothing is cloned into it.
 //!             let message_id: String = step
-//!                 .run("send-welcome-email", move || async move {
+//!                 .run("send-welcome-email", || async {
 //!                     // Call the mail API here; `?` on any error means "retry".
-//!                     Ok::<_, Error>(format!("msg-for-{email}"))
+//!                     Ok::<_, Error>(format!("msg-for-{}", signup.email))
 //!                 })
 //!                 .await?;
 //!
 //!             // Wait up to two days for the user to verify; `None` on timeout.
-//!             let verified = step
-//!                 .wait_for_event::<Verified>(
+//!             let verified: Option<Event<Verified>> = step
+//!                 .wait_for_event(
 //!                     "wait-for-verification",
-//!                     WaitForEvent::new("user/email.verified", Duration::from_secs(2 * 86_400))
+//!                     WaitForEvent::<Verified>::of(Duration::from_secs(2 * 86_400))
 //!                         .if_exp("async.data.user_id == event.data.user_id"),
 //!                 )
 //!                 .await?;
@@ -73,11 +93,8 @@
 //!             let score = step.invoke("score", &SCORE_LEAD, &signup, None).await?;
 //!
 //!             // Send an event durably: a retried run does not send it twice.
-//!             step.send_event(
-//!                 "announce",
-//!                 vec![Event::new("user/onboarded", serde_json::json!({ "user_id": signup.user_id }))],
-//!             )
-//!             .await?;
+//!             let onboarded = Onboarded { user_id: signup.user_id };
+//!             step.send_event("announce", vec![Event::from_data(onboarded)]).await?;
 //!
 //!             Ok::<_, Error>(serde_json::json!({ "message_id": message_id, "score": score }))
 //!         },
@@ -96,7 +113,25 @@
 //! ```
 //!
 //! With the `axum` feature, serve it with
-//! `axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint))`.
+//! `axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint))`
+//! (`sdk/examples/signup.rs` is a whole app). In cloud mode (no `INNGEST_DEV`) the endpoint
+//! needs a signing key: without one, [`EndpointBuilder::build`] fails with
+//! [`BuildError::MissingSigningKey`], so the app stops at start-up instead of refusing every
+//! call.
+//!
+//! # Typed events
+//!
+//! An event's data type implements [`EventType`] to carry the event's name. Then
+//! [`Function::for_event`] triggers a function by its handler's input type,
+//! [`WaitForEvent::of`] makes a wait resolve to that type, and [`Event::from_data`] names an
+//! event after its data: the compiler rejects a handler, a wait or a send whose type and
+//! name disagree. [`Trigger::event`], [`WaitForEvent::new`] and [`Event::new`] take names
+//! known only at run time. [`Step::invoke`] is typed by its [`FunctionRef`].
+//!
+//! # Steps borrow
+//!
+//! A step body may borrow the handler's locals (`|| async { … &signup … }`): the step's
+//! future lives inside the handler's, so nothing has to be cloned or moved into it.
 //!
 //! # Errors and retries
 //!
@@ -140,13 +175,15 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod clock;
 pub mod config;
-pub mod core;
+mod core;
 mod endpoint;
 mod engine;
 mod error;
 mod event;
 mod function;
+mod run;
 mod step;
 
 #[cfg(feature = "axum")]
@@ -157,18 +194,28 @@ pub mod axum;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use client::{Client, SendError};
-pub use config::{Config, EventKey, Mode};
+/// Not public API: the sans-IO wire layer, reachable only for this crate's own fuzz targets,
+/// benches and protocol tests (which craft call requests and signatures by hand). Nothing here
+/// is stable or documented; applications use the crate root.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::core::{checkpoint, config, hash, op, response, signature, sync, time, wire};
+}
+
+pub use client::{ApiError, Client, SendError};
+pub use clock::{Clock, SystemClock};
+pub use config::{Config, ConfigError, EventKey, Mode};
 pub use core::checkpoint::Checkpointing;
 pub use core::config::{
     BatchEvents, Cancel, Concurrency, ConcurrencyScope, Debounce, FunctionOpts, Priority,
     RateLimit, Singleton, SingletonMode, Throttle, Timeouts, Trigger,
 };
-pub use core::signature::SigningKey;
-pub use endpoint::{
-    BuildError, Clock, DEFAULT_MAX_BODY_BYTES, Endpoint, EndpointBuilder, SyncError, SystemClock,
-};
+pub use core::signature::{KeyError, SigningKey};
+pub use core::time::{TimeError, parse_duration};
+pub use core::wire::ErrorBody;
+pub use endpoint::{BuildError, DEFAULT_MAX_BODY_BYTES, Endpoint, EndpointBuilder, SyncError};
 pub use error::{Error, Retry, RetryAt, StepError};
-pub use event::{Event, FunctionFailed};
-pub use function::{Function, FunctionRef, Input, RunContext};
+pub use event::{Event, EventType, FunctionFailed};
+pub use function::{Function, Input};
+pub use run::{FunctionRef, RunContext};
 pub use step::{SendEventResult, Step, WaitForEvent};

@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::future::{Future, pending, poll_fn};
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -18,14 +19,14 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::client::Client;
+use crate::clock::Clock;
 use crate::core::hash::{StepIdCounter, push_step_hash};
 use crate::core::op::{InvokePayload, Op, OpCode, OpOpts, Timing, Userland};
 use crate::core::time::{format_duration, format_rfc3339};
 use crate::core::wire::{ErrorBody, Memo, RawJson, RunMemo};
-use crate::endpoint::Clock;
 use crate::error::{Error, Retry, RetryAt, StepError};
-use crate::event::Event;
-use crate::function::{FunctionRef, RunContext};
+use crate::event::{Event, EventType};
+use crate::run::{FunctionRef, RunContext};
 
 /// The step tool handed to a function's handler. Cheap to clone; clones share the run.
 #[derive(Clone)]
@@ -143,22 +144,90 @@ enum Kind {
     Other,
 }
 
-/// Options of [`Step::wait_for_event`].
-#[derive(Debug, Clone)]
-pub struct WaitForEvent {
+/// Options of [`Step::wait_for_event`], for an event whose data is a `T`.
+///
+/// [`WaitForEvent::of`] takes the name from `T`'s [`EventType`], so the name and the type of
+/// the result cannot disagree; [`WaitForEvent::new`] takes a name known only at run time.
+///
+/// ```
+/// use std::time::Duration;
+/// use inngest_sdk::{EventType, WaitForEvent};
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct Verified { user_id: String }
+/// impl EventType for Verified {
+///     const NAME: &'static str = "user/email.verified";
+/// }
+///
+/// let wait = WaitForEvent::<Verified>::of(Duration::from_secs(3_600))
+///     .if_exp("async.data.user_id == event.data.user_id");
+/// assert_eq!(wait.event(), "user/email.verified");
+/// ```
+///
+/// The wait resolves to an `Event<T>` of the type it names; another type does not compile:
+///
+/// ```compile_fail,E0308
+/// use std::time::Duration;
+/// use inngest_sdk::{Error, Event, EventType, Step, StepError, WaitForEvent};
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct Verified { user_id: String }
+/// # impl EventType for Verified { const NAME: &'static str = "user/email.verified"; }
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct Signup { email: String }
+/// async fn wait(step: Step) -> Result<Option<Event<Signup>>, StepError> {
+///     step.wait_for_event("verify", WaitForEvent::<Verified>::of(Duration::from_secs(60)))
+///         .await
+/// }
+/// ```
+pub struct WaitForEvent<T = serde_json::Value> {
     event: String,
     timeout: Duration,
     if_exp: Option<String>,
+    /// The data type of the awaited event (nothing of it is stored).
+    _data: PhantomData<fn() -> T>,
 }
 
-impl WaitForEvent {
-    /// Wait for an event with this name for at most `timeout`.
+impl<T> std::fmt::Debug for WaitForEvent<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitForEvent")
+            .field("event", &self.event)
+            .field("timeout", &self.timeout)
+            .field("if_exp", &self.if_exp)
+            .finish()
+    }
+}
+
+impl<T> Clone for WaitForEvent<T> {
+    fn clone(&self) -> Self {
+        WaitForEvent {
+            event: self.event.clone(),
+            timeout: self.timeout,
+            if_exp: self.if_exp.clone(),
+            _data: PhantomData,
+        }
+    }
+}
+
+impl<E: EventType> WaitForEvent<E> {
+    /// Wait for an event of type `E` (named [`EventType::NAME`]) for at most `timeout`.
+    pub fn of(timeout: Duration) -> Self {
+        WaitForEvent::new(E::NAME, timeout)
+    }
+}
+
+impl<T> WaitForEvent<T> {
+    /// Wait for an event with this name for at most `timeout`; its data is decoded as `T`.
     pub fn new(event: impl Into<String>, timeout: Duration) -> Self {
         WaitForEvent {
             event: event.into(),
             timeout,
             if_exp: None,
+            _data: PhantomData,
         }
+    }
+
+    /// The name of the awaited event.
+    pub fn event(&self) -> &str {
+        &self.event
     }
 
     /// Only an event for which this CEL expression holds resumes the wait; `event` is the
@@ -205,16 +274,40 @@ impl Step {
     /// An `Err` is retried by the executor with backoff (per the function's retries); when
     /// the attempts are used up, or the error is [`Error::non_retriable`], the step fails
     /// for good and this future resolves to a [`StepError`] that the code may handle.
+    ///
+    /// The body may borrow from the handler: the step's future lives as long as `body` and
+    /// its future do, and no longer than the handler that awaits it (the engine only polls
+    /// the handler's future; a parked step keeps nothing but its waker in the run state).
+    /// It does not borrow `self` or `id`.
+    ///
+    /// ```
+    /// use inngest_sdk::{Error, Input, Step};
+    ///
+    /// /// Not `Clone`: the step reads it in place.
+    /// struct Letter {
+    ///     to: String,
+    ///     body: String,
+    /// }
+    ///
+    /// async fn handler(input: Input<serde_json::Value>, step: Step) -> Result<usize, Error> {
+    ///     let letter = Letter { to: "ada@example.com".into(), body: "Welcome".into() };
+    ///     let sent = step
+    ///         .run("send", || async { Ok::<_, Error>(letter.to.len() + letter.body.len()) })
+    ///         .await?;
+    ///     Ok(sent)
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn run<T, E, F, Fut>(
         &self,
         id: &str,
         body: F,
-    ) -> impl Future<Output = Result<T, StepError>> + Send + 'static
+    ) -> impl Future<Output = Result<T, StepError>> + Send + use<T, E, F, Fut>
     where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: Into<Error> + Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Serialize + DeserializeOwned + Send,
+        E: Into<Error> + Send,
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<T, E>> + Send,
     {
         // A memoized step is decoded when it is reached, once, in one pass straight into
         // `T`: its future only hands the result over, and nothing is allocated for a step
@@ -332,7 +425,7 @@ impl Step {
     pub fn wait_for_event<T>(
         &self,
         id: &str,
-        wait: WaitForEvent,
+        wait: WaitForEvent<T>,
     ) -> impl Future<Output = Result<Option<Event<T>>, StepError>> + Send + 'static
     where
         T: DeserializeOwned + Send + 'static,

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use inngest_sdk::core::signature::{self, SigningKey};
+use inngest_sdk::__private::signature::{self, SigningKey};
 use inngest_sdk::testing::conformance::{self, APP_ID, SIGNING_KEY};
 use inngest_sdk::{Client, Config, Endpoint};
 use serde::{Deserialize, Serialize};

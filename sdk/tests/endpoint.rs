@@ -151,21 +151,40 @@ async fn cloud_post_signed_with_primary_or_fallback_key_runs_and_the_response_is
         assert_eq!(res.status(), 200);
         assert_eq!(body_text(&res), r#""ran""#);
         let signature = header(&res, "x-inngest-signature").expect("signed response");
-        let verified =
-            inngest_sdk::core::signature::verify(Some(signature), res.body(), now(), &[&key(k)]);
+        let verified = inngest_sdk::__private::signature::verify(
+            Some(signature),
+            res.body(),
+            now(),
+            &[&key(k)],
+        );
         assert!(verified.is_ok(), "response signed with the validating key");
     }
     assert_eq!(counter.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test]
-async fn cloud_mode_without_signing_key_answers_500_to_everything() {
+#[test]
+fn cloud_mode_without_signing_key_is_a_build_error() {
     let config = Config::from_lookup(|_| None).expect("cloud defaults");
-    let ep = endpoint(config, vec![]);
-    for method in [Method::GET, Method::PUT, Method::POST] {
-        let res = ep.handle(request(method, "/api/inngest", "")).await;
-        assert_eq!(res.status(), 500);
-    }
+    assert_eq!(config.mode(), inngest_sdk::Mode::Cloud);
+    let built = Endpoint::builder("app", Client::new(config))
+        .function(counting(Arc::default()))
+        .build();
+    let error = built.expect_err("no endpoint without a signing key in cloud mode");
+    assert!(
+        matches!(error, inngest_sdk::BuildError::MissingSigningKey),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("INNGEST_SIGNING_KEY"), "{error}");
+}
+
+#[test]
+fn dev_mode_without_signing_key_builds() {
+    let config =
+        Config::from_lookup(|name| (name == "INNGEST_DEV").then(|| "1".to_owned())).expect("dev");
+    let built = Endpoint::builder("app", Client::new(config))
+        .function(counting(Arc::default()))
+        .build();
+    assert!(built.is_ok());
 }
 
 #[tokio::test]
@@ -388,7 +407,7 @@ async fn disable_immediate_execution_plans_the_step_without_running_it() {
 #[tokio::test]
 async fn repeated_step_ids_are_hashed_with_a_repeat_suffix() {
     let ep = endpoint(Config::dev(), vec![steps_fn()]);
-    let first = inngest_sdk::core::hash::hash_step_id("a");
+    let first = inngest_sdk::__private::hash::hash_step_id("a");
     let res = ep
         .handle(request(
             Method::POST,
@@ -403,12 +422,15 @@ async fn repeated_step_ids_are_hashed_with_a_repeat_suffix() {
         .await;
     assert_eq!(res.status(), 206);
     let ops = body_json(&res);
-    assert_eq!(ops[0]["id"], inngest_sdk::core::hash::hash_step_id("a:1"));
+    assert_eq!(
+        ops[0]["id"],
+        inngest_sdk::__private::hash::hash_step_id("a:1")
+    );
     assert_eq!(ops[0]["op"], "StepRun");
     assert_eq!(ops[0]["data"], 2);
     assert_eq!(ops[0]["userland"], json!({"id": "a", "index": 1}));
 
-    let second = inngest_sdk::core::hash::hash_step_id("a:1");
+    let second = inngest_sdk::__private::hash::hash_step_id("a:1");
     let done = ep
         .handle(request(
             Method::POST,
@@ -482,7 +504,7 @@ async fn parallel_steps_are_reported_together_and_run_one_by_one_when_targeted()
         "discovery runs no body"
     );
 
-    let right = inngest_sdk::core::hash::hash_step_id("right");
+    let right = inngest_sdk::__private::hash::hash_step_id("right");
     let res = ep
         .handle(request(
             Method::POST,
@@ -612,7 +634,7 @@ async fn a_retry_after_step_error_carries_retry_after() {
 #[tokio::test]
 async fn an_uncaught_memoized_step_error_fails_the_run_without_retry() {
     let ep = endpoint(Config::dev(), vec![failing_fn(|| Error::new("unused"))]);
-    let charge = inngest_sdk::core::hash::hash_step_id("charge");
+    let charge = inngest_sdk::__private::hash::hash_step_id("charge");
     let res = ep
         .handle(request(
             Method::POST,
@@ -638,7 +660,7 @@ async fn a_caught_step_error_lets_the_function_decide() {
         },
     );
     let ep = endpoint(Config::dev(), vec![f]);
-    let charge = inngest_sdk::core::hash::hash_step_id("charge");
+    let charge = inngest_sdk::__private::hash::hash_step_id("charge");
     let res = ep
         .handle(request(
             Method::POST,
@@ -758,7 +780,7 @@ async fn wait_for_event_reports_its_op_and_decodes_the_event_or_times_out() {
             call(ev(json!({})), json!({}), 0, false),
         ))
         .await;
-    let wait = inngest_sdk::core::hash::hash_step_id("wait-order");
+    let wait = inngest_sdk::__private::hash::hash_step_id("wait-order");
     assert_eq!(
         body_json(&res),
         json!([{"id": wait, "op": "WaitForEvent", "name": "wait-order", "displayName": "wait-order", "data": null,
@@ -830,7 +852,7 @@ async fn invoke_reports_the_target_composite_id_and_payload_and_returns_typed_ou
             call(ev(json!({})), json!({}), 0, false),
         ))
         .await;
-    let id = inngest_sdk::core::hash::hash_step_id("call-other");
+    let id = inngest_sdk::__private::hash::hash_step_id("call-other");
     assert_eq!(
         body_text(&res),
         format!(
@@ -1032,7 +1054,7 @@ mod stand_in {
             .push((format!("actions/{id}"), headers, String::new()));
         format!(
             r#"{{"{}":{{"data":"memo"}}}}"#,
-            inngest_sdk::core::hash::hash_step_id("load")
+            inngest_sdk::__private::hash::hash_step_id("load")
         )
     }
 }

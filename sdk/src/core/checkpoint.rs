@@ -22,7 +22,7 @@ pub const DEFAULT_MAX_RUNTIME: Duration = Duration::from_secs(10);
 ///
 /// ```
 /// use std::time::Duration;
-/// use inngest_sdk::core::checkpoint::Checkpointing;
+/// use inngest_sdk::Checkpointing;
 ///
 /// let options = Checkpointing::new()
 ///     .buffered_steps(5)

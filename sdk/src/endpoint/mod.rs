@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use url::Url;
 
 use crate::client::Client;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Mode;
 use crate::core::config::{FunctionConfig, FunctionOpts, composite_id};
 use crate::core::response::{
@@ -28,7 +29,8 @@ use crate::core::sync::{
 use crate::core::wire::{CallRequest, ErrorBody};
 use crate::engine::{Checkpoint, drive};
 use crate::error::Error;
-use crate::function::{ErasedHandler, Function, HandlerFuture, RawInput, RunContext};
+use crate::function::{ErasedHandler, Function, HandlerFuture, RawInput};
+use crate::run::RunContext;
 use crate::step::{Mode as StepMode, RunState, Step};
 
 mod call;
@@ -37,22 +39,6 @@ mod sync;
 /// Default cap on request bodies: the executor sends up to 4 MiB of state inline and
 /// switches to `use_api` above that (docs/protocol.md §7.5, §7.10); the margin covers encoding.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-
-/// The time source for signature freshness and `sleep_until`; tests pass a fake clock.
-pub trait Clock: Send + Sync + 'static {
-    /// The current time.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
 
 /// Serves an app's functions to Inngest. Cheap to clone.
 #[derive(Clone)]
@@ -122,6 +108,10 @@ pub enum BuildError {
     /// A function id is empty.
     #[error("a function id must not be empty")]
     EmptyFunctionId,
+    /// Cloud mode without a signing key: no request could be verified, so none could be
+    /// served (docs/protocol.md §2.2).
+    #[error("cloud mode needs a signing key (INNGEST_SIGNING_KEY), or dev mode (INNGEST_DEV=1)")]
+    MissingSigningKey,
 }
 
 /// Why an out-of-band registration failed.
@@ -170,6 +160,10 @@ impl EndpointBuilder {
     pub fn build(self) -> Result<Endpoint, BuildError> {
         if self.app_id.trim().is_empty() {
             return Err(BuildError::EmptyAppId);
+        }
+        let config = self.client.config();
+        if config.mode() == Mode::Cloud && config.signing_key().is_none() {
+            return Err(BuildError::MissingSigningKey);
         }
         let mut entries = Vec::new();
         let mut by_id = HashMap::default();
@@ -265,18 +259,6 @@ impl Endpoint {
         async move {
             if body.len() > self.inner.max_body_bytes {
                 return message_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-            }
-            if self.inner.client.config().mode() == Mode::Cloud
-                && self.inner.client.config().signing_key().is_none()
-            {
-                // docs/protocol.md §2.2: without a key nothing can be verified, so nothing is served.
-                tracing::error!(
-                    "in cloud mode but no signing key is configured (INNGEST_SIGNING_KEY)"
-                );
-                return message_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the app has no signing key configured",
-                );
             }
             let query = Query::parse(parts.uri.query());
             match parts.method {

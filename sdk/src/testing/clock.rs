@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::endpoint::Clock;
+use crate::clock::Clock;
 
 /// A [`Clock`] that stands still until [`FakeExecutor::advance`] moves it.
 ///

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,6 +16,7 @@ use url::Url;
 use super::clock::FakeClock;
 use super::record::{CheckpointRecord, EventSource, ReceivedEvent, RunId, RunRecord};
 use super::server;
+use super::shared::Shared;
 use super::state::{CallResult, Matcher, Options, PreparedCall, State};
 use crate::config::EventKey;
 use crate::core::config::FUNCTION_INVOKED_EVENT;
@@ -64,21 +65,6 @@ pub enum FakeError {
     /// The app could not be reached over HTTP.
     #[error("the app could not be reached: {0}")]
     Unreachable(String),
-}
-
-/// State shared with the loopback server.
-pub(crate) struct Shared {
-    state: Mutex<State>,
-    pub(crate) clock: Arc<FakeClock>,
-    url: Url,
-    /// Signs calls and syncs, and is required as the API bearer, when set.
-    signing_key: Option<SigningKey>,
-    http: reqwest::Client,
-    /// One driver at a time, so calls stay sequential even if the test drives from
-    /// several tasks.
-    driver: tokio::sync::Mutex<()>,
-    /// Numbers in-process apps, for their fake URLs.
-    apps: AtomicUsize,
 }
 
 struct ServerTask(tokio::task::JoinHandle<()>);
@@ -528,28 +514,8 @@ impl FakeExecutor {
     }
 }
 
+/// How the executor calls the app: signed calls and syncs.
 impl Shared {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic in a test while the lock is held leaves nothing half-applied that later
-        // assertions could misread worse than the panic itself.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether an API request carries the bearer of the signing key (docs/protocol.md §3.3). Without
-    /// a key, like the dev server, no bearer is required.
-    pub(crate) fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(key) = &self.signing_key else {
-            return true;
-        };
-        let Ok(token) = key.bearer_token() else {
-            return false;
-        };
-        headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == format!("Bearer {token}"))
-    }
-
     fn sign(&self, headers: &mut HeaderMap, body: &[u8]) {
         if let Some(key) = &self.signing_key {
             let signature = key.sign(body, self.clock.now().timestamp());

@@ -117,6 +117,7 @@ mod executor;
 mod ids;
 mod record;
 mod server;
+mod shared;
 mod state;
 
 pub use clock::FakeClock;

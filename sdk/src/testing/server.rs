@@ -11,8 +11,8 @@ use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::executor::Shared;
 use super::record::{CheckpointRecord, EventSource};
+use super::shared::Shared;
 
 /// The route table.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {

@@ -5,8 +5,8 @@ use std::cmp::Ordering;
 
 use serde_json::{Number, Value};
 
-use super::ExprError;
 use super::ast::{BinaryOp, Node};
+use super::error::ExprError;
 
 /// Shared `null` for missing fields, so lookups can borrow instead of allocating.
 static NULL: Value = Value::Null;

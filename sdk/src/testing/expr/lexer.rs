@@ -2,8 +2,8 @@
 
 use serde_json::Number;
 
-use super::ExprError;
 use super::ast::BinaryOp;
+use super::error::ExprError;
 
 /// A lexical token.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::ast::{BinaryOp, Node};
+use super::error::{ExprError, MAX_DEPTH};
 use super::lexer::{Tok, Token};
-use super::{ExprError, MAX_DEPTH};
 
 /// Recursive-descent parser; precedence from loosest to tightest:
 /// `?:`, `||`, `&&`, relations (`== != < <= > >= in`), `+ -`, unary `! -`, member/index.
