@@ -1,5 +1,5 @@
 //! The source layout has no import circles: no two files of `src/` (nor of `functions/src/`)
-//! import each other, directly or through a loop (docs/design.md §1).
+//! nor of `sdk/src/`) import each other, directly or through a loop (docs/design.md §1).
 //!
 //! A file imports another when one of its paths (`use crate::a::b`, `super::x`, a child
 //! module named in `use child::…` or inline, or an inline `crate::a::b::f()`) names an item
@@ -18,6 +18,11 @@ fn the_app_has_no_import_circles() {
 #[test]
 fn the_functions_crate_has_no_import_circles() {
     assert_no_circles("functions/src");
+}
+
+#[test]
+fn the_sdk_has_no_import_circles() {
+    assert_no_circles("sdk/src");
 }
 
 #[test]

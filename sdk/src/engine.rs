@@ -257,7 +257,7 @@ enum Stop {
     /// Discovery found new steps, all parked.
     Found,
     /// The handler returned.
-    Returned(Result<Box<RawValue>, crate::Error>),
+    Returned(Result<Box<RawValue>, crate::error::Error>),
 }
 
 enum Next {
@@ -351,7 +351,7 @@ impl Drive {
 
 /// The response for a handler that returned.
 fn complete(
-    result: Result<Box<serde_json::value::RawValue>, crate::Error>,
+    result: Result<Box<serde_json::value::RawValue>, crate::error::Error>,
     elapsed: Duration,
 ) -> CallResponse {
     match result {

@@ -310,8 +310,12 @@ async fn complete(
         joined_guild,
         source: flow.source,
     };
-    let event = inngest_sdk::Event::from_data(data)
-        .id(EventId::discord_connected(&flow.uid, &user.id, flow.pid.as_ref()).as_str());
+    let event = inngest_sdk::Event::from_data(data).id(EventId::discord_connected(
+        &flow.uid,
+        &user.id,
+        flow.pid.as_ref(),
+    )
+    .as_str());
     if let Err(error) = auth.events.send(&event).await {
         tracing::error!(error = %error, "sending user/discord.connected failed");
         return Page::Error {

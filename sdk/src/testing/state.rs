@@ -279,36 +279,8 @@ mod timers;
 
 #[cfg(test)]
 mod tests {
-    use super::calls::{retry_after_due, step_url};
-    use super::events::name_matches;
     use super::*;
     use crate::testing::record::{EventSource, RunStatus};
-
-    #[test]
-    fn retry_after_seconds_and_instants_are_clamped() {
-        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .expect("time")
-            .with_timezone(&Utc);
-        assert_eq!(
-            retry_after_due("30", now),
-            Some(now + chrono::TimeDelta::seconds(30))
-        );
-        assert_eq!(retry_after_due("0", now), Some(now + MIN_RETRY_AFTER));
-        assert_eq!(retry_after_due("9999999", now), Some(now + MAX_RETRY_AFTER));
-        assert_eq!(
-            retry_after_due("2026-01-01T00:10:00Z", now),
-            Some(now + chrono::TimeDelta::minutes(10))
-        );
-    }
-
-    #[test]
-    fn step_url_replaces_the_step_id_and_keeps_the_rest() {
-        let url = Url::parse("http://h/api/inngest?x=1&fnId=app-f&stepId=step").expect("url");
-        assert_eq!(
-            step_url(&url, "abc").as_str(),
-            "http://h/api/inngest?x=1&fnId=app-f&stepId=abc"
-        );
-    }
 
     fn t0() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
@@ -431,11 +403,5 @@ mod tests {
         );
         assert_eq!(state.next_deadline(later), None);
         assert_eq!(state.record(0).steps.len(), 1);
-    }
-
-    #[test]
-    fn wildcard_triggers_match_prefixes() {
-        assert!(name_matches("shop/*", "shop/order.created"));
-        assert!(!name_matches("shop/order", "shop/order.created"));
     }
 }

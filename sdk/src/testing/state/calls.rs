@@ -588,3 +588,34 @@ pub(super) fn retry_after_due(value: &str, now: DateTime<Utc>) -> Option<DateTim
     };
     Some(at.clamp(now + MIN_RETRY_AFTER, now + MAX_RETRY_AFTER))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_instants_are_clamped() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(
+            retry_after_due("30", now),
+            Some(now + chrono::TimeDelta::seconds(30))
+        );
+        assert_eq!(retry_after_due("0", now), Some(now + MIN_RETRY_AFTER));
+        assert_eq!(retry_after_due("9999999", now), Some(now + MAX_RETRY_AFTER));
+        assert_eq!(
+            retry_after_due("2026-01-01T00:10:00Z", now),
+            Some(now + chrono::TimeDelta::minutes(10))
+        );
+    }
+
+    #[test]
+    fn step_url_replaces_the_step_id_and_keeps_the_rest() {
+        let url = Url::parse("http://h/api/inngest?x=1&fnId=app-f&stepId=step").expect("url");
+        assert_eq!(
+            step_url(&url, "abc").as_str(),
+            "http://h/api/inngest?x=1&fnId=app-f&stepId=abc"
+        );
+    }
+}

@@ -312,3 +312,14 @@ pub(super) fn name_matches(trigger: &str, name: &str) -> bool {
         None => trigger == name,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_triggers_match_prefixes() {
+        assert!(name_matches("shop/*", "shop/order.created"));
+        assert!(!name_matches("shop/order", "shop/order.created"));
+    }
+}
