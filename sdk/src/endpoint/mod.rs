@@ -32,6 +32,8 @@ use crate::function::{ErasedHandler, Function, HandlerFuture, RawInput, RunConte
 use crate::step::{Mode as StepMode, RunState, Step};
 
 mod call;
+#[cfg(feature = "connect")]
+mod connect;
 mod introspect;
 mod sync;
 /// Default cap on request bodies: the executor sends up to 4 MiB of state inline and
