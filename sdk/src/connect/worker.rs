@@ -793,6 +793,12 @@ async fn deliver(shared: &Arc<Shared>, request_id: &str, reply: Vec<u8>) {
                 }
                 return;
             }
+            Err(crate::client::ApiError::Status { status, message })
+                if status.is_client_error() =>
+            {
+                tracing::error!(%request_id, %status, %message, "the flush API refused a reply; the executor will retry the request");
+                return;
+            }
             Err(error) => {
                 let delay = backoff(attempt.min(3));
                 tracing::warn!(%request_id, %error, retry_in = ?delay, "flushing a reply failed");
