@@ -182,6 +182,11 @@ async fn the_fixture_functions_complete_through_a_connect_worker() {
     assert_eq!(run.status, RunStatus::Completed, "retry-basic");
     assert_eq!(output, json!({"body": "ok", "name": "tests/retry.test"}));
 
+    let stats = worker.stats();
+    assert!(
+        stats.replies_acked >= 8 && stats.replies_flushed == 0,
+        "every call was answered over the socket and acknowledged: {stats:?}"
+    );
     worker.shutdown().await;
 }
 
@@ -190,6 +195,8 @@ struct Proxy {
     port: u16,
     cut: watch::Sender<u64>,
     accepted: Arc<AtomicUsize>,
+    /// While set, new connections are closed at once (the gateway is unreachable).
+    refuse: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxy {
@@ -200,8 +207,13 @@ impl Proxy {
         let cut_rx = cut.subscribe();
         let accepted = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&accepted);
+        let refuse = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refusing = Arc::clone(&refuse);
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                if refusing.load(Ordering::SeqCst) {
+                    continue;
+                }
                 counter.fetch_add(1, Ordering::SeqCst);
                 let mut cut = cut_rx.clone();
                 cut.mark_unchanged();
@@ -223,6 +235,7 @@ impl Proxy {
             port,
             cut,
             accepted,
+            refuse,
         }
     }
 
@@ -305,25 +318,50 @@ async fn a_dropped_socket_loses_no_run_and_runs_no_step_twice() {
     let worker = ready_worker(&server, connect::connect(endpoint).gateway_url(proxy.url())).await;
     let mut states = worker.subscribe();
 
+    // Run 1: the socket is cut while step "two" runs; the worker reconnects before the step
+    // ends, and the reply goes out on the new connection.
     let run = start_run(&server, json!({"name": "test/gated", "data": {}})).await;
-    // Step "two" is running: cut the socket under it, then let it finish. Its reply has no
-    // socket to go to.
     tokio::time::timeout(LIMIT, gate.entered.notified())
         .await
         .unwrap();
     proxy.cut();
     wait_state(&mut states, WorkerState::Connecting).await;
-    gate.go.notify_one();
     wait_state(&mut states, WorkerState::Ready).await;
-    assert!(
-        proxy.accepted.load(Ordering::SeqCst) >= 2,
-        "the worker connected again"
-    );
-
+    gate.go.notify_one();
     let (ended, output) = finished(&server, &run).await;
     assert_eq!(ended.status, RunStatus::Completed);
     assert_eq!(output, json!(6));
     assert_eq!(counts(&*runs), vec![1, 1, 1], "each step ran exactly once");
+    assert_eq!(worker.stats().connections, 2, "the worker connected again");
+
+    // Run 2: cut, and the gateway stays unreachable while the step ends: the reply goes
+    // through the flush API.
+    let run = start_run(&server, json!({"name": "test/gated", "data": {}})).await;
+    tokio::time::timeout(LIMIT, gate.entered.notified())
+        .await
+        .unwrap();
+    proxy.refuse.store(true, Ordering::SeqCst);
+    proxy.cut();
+    wait_state(&mut states, WorkerState::Connecting).await;
+    gate.go.notify_one();
+    server
+        .wait_for("the reply to be flushed", LIMIT, || async {
+            (worker.stats().replies_flushed == 1).then_some(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(worker.state(), WorkerState::Connecting, "still cut off");
+    proxy.refuse.store(false, Ordering::SeqCst);
+    wait_state(&mut states, WorkerState::Ready).await;
+    let (ended, output) = finished(&server, &run).await;
+    assert_eq!(ended.status, RunStatus::Completed);
+    assert_eq!(output, json!(6));
+    assert_eq!(
+        counts(&*runs),
+        vec![2, 2, 2],
+        "each step ran exactly once per run"
+    );
+    assert!(proxy.accepted.load(Ordering::SeqCst) >= 3);
     worker.shutdown().await;
 }
 
@@ -401,8 +439,8 @@ fn slow_step(
     )
 }
 
-/// SIGTERM handling: a drain during a step lets the step finish (its lease is extended past
-/// the gateway's 20 s lease while it runs) and delivers its reply before the worker closes;
+/// SIGTERM handling: a drain during a step lets the step finish (its lease is extended while it
+/// runs) and delivers its reply before the worker closes;
 /// the run then goes on with the next worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real Inngest server (INNGEST_BIN, or inngest-cli on PATH); run with: cargo test --workspace --all-features -- --ignored"]
@@ -415,7 +453,8 @@ async fn a_drain_during_a_step_finishes_it_before_the_worker_closes() {
         Endpoint::builder("connect-drain", Client::new(config(server)))
             .function(slow_step(
                 "slow",
-                Duration::from_secs(25),
+                // Longer than the gateway's lease-extension interval (30 s on the dev server).
+                Duration::from_secs(35),
                 Arc::clone(&started),
                 Arc::clone(&runs),
                 Arc::clone(&done),
@@ -435,15 +474,25 @@ async fn a_drain_during_a_step_finishes_it_before_the_worker_closes() {
     stop.stop();
     wait_state(&mut states, WorkerState::Draining).await;
     assert_eq!(done.load(Ordering::SeqCst), 0, "the step is still running");
-    tokio::time::timeout(Duration::from_secs(60), first.closed())
-        .await
-        .expect("the drained worker closes");
-    assert_eq!(*states.borrow(), WorkerState::Closed);
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        states.wait_for(|s| *s == WorkerState::Closed),
+    )
+    .await
+    .expect("the drained worker closes")
+    .unwrap();
     assert_eq!(
         done.load(Ordering::SeqCst),
         1,
         "the step finished before the worker closed"
     );
+    let stats = first.stats();
+    assert!(
+        stats.lease_extensions >= 1,
+        "the gateway extended the lease while the 35 s step ran: {stats:?}"
+    );
+    assert_eq!(stats.replies_acked + stats.replies_flushed, 1, "{stats:?}");
+    first.closed().await;
 
     // The run goes on with a new worker; the slow step is not run again.
     let second = ready_worker(&server, connect::connect(endpoint(&server))).await;

@@ -202,6 +202,19 @@ impl Worker {
         self.shared.in_flight()
     }
 
+    /// What the worker has done so far.
+    pub fn stats(&self) -> WorkerStats {
+        let c = &self.shared.counters;
+        let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        WorkerStats {
+            connections: get(&c.connections),
+            requests: get(&c.requests),
+            replies_acked: get(&c.replies_acked),
+            replies_flushed: get(&c.replies_flushed),
+            lease_extensions: get(&c.lease_extensions),
+        }
+    }
+
     /// A cloneable handle that starts the drain (for a signal handler elsewhere).
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {
@@ -223,6 +236,22 @@ impl Worker {
             tracing::error!(%error, "the Connect worker task failed");
         }
     }
+}
+
+/// Counters of a worker's work, since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// Connections established (handshake completed).
+    pub connections: u64,
+    /// Executor requests taken (acknowledged).
+    pub requests: u64,
+    /// Replies the gateway acknowledged over the socket.
+    pub replies_acked: u64,
+    /// Replies delivered through the flush API instead.
+    pub replies_flushed: u64,
+    /// Lease extensions the gateway granted (acknowledged with a new lease).
+    pub lease_extensions: u64,
 }
 
 /// Starts a worker's drain from anywhere; see [`Worker::stop_handle`].

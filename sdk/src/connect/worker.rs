@@ -85,6 +85,17 @@ pub(super) struct Shared {
     extend_lease_interval: Mutex<Duration>,
     permits: Option<Arc<Semaphore>>,
     next_connection: AtomicU64,
+    pub(super) counters: Counters,
+}
+
+/// What the worker has done so far ([`super::WorkerStats`]).
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub(super) connections: AtomicU64,
+    pub(super) requests: AtomicU64,
+    pub(super) replies_acked: AtomicU64,
+    pub(super) replies_flushed: AtomicU64,
+    pub(super) lease_extensions: AtomicU64,
 }
 
 impl Shared {
@@ -108,6 +119,7 @@ impl Shared {
             extend_lease_interval: Mutex::new(DEFAULT_EXTEND_LEASE),
             permits,
             next_connection: AtomicU64::new(1),
+            counters: Counters::default(),
         })
     }
 
@@ -258,6 +270,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
                     attempt = 0;
                     exclude.retain(|g| g != &conn.gateway_group);
                     let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+                    shared.counters.connections.fetch_add(1, Ordering::Relaxed);
                     let (tx, rx) = mpsc::unbounded_channel();
                     // Ready for requests, unless draining: then only the replies use it.
                     let first = if shared.stopping() {
@@ -672,6 +685,7 @@ fn accept_request(shared: &Arc<Shared>, payload: &[u8]) {
         );
     }
     shared.undelivered.fetch_add(1, Ordering::SeqCst);
+    shared.counters.requests.fetch_add(1, Ordering::Relaxed);
     let ack = WorkerRequestAckData {
         request_id: request.request_id.clone(),
         account_id: request.account_id.clone(),
@@ -776,6 +790,10 @@ async fn deliver(shared: &Arc<Shared>, request_id: &str, reply: Vec<u8>) {
     lock(&shared.awaiting_ack).insert(request_id.to_owned(), ack_tx);
     let sent = shared.send(frame_raw(MessageKind::WorkerReply, reply.clone()));
     if sent && let Ok(Ok(())) = tokio::time::timeout(REPLY_ACK_DEADLINE, ack_rx).await {
+        shared
+            .counters
+            .replies_acked
+            .fetch_add(1, Ordering::Relaxed);
         return;
     }
     lock(&shared.awaiting_ack).remove(request_id);
@@ -788,6 +806,10 @@ async fn deliver(shared: &Arc<Shared>, request_id: &str, reply: Vec<u8>) {
             .await
         {
             Ok(answer) => {
+                shared
+                    .counters
+                    .replies_flushed
+                    .fetch_add(1, Ordering::Relaxed);
                 if let Ok(flushed) = FlushResponse::decode(answer) {
                     tracing::debug!(request_id = %flushed.request_id, "reply flushed");
                 }
@@ -825,6 +847,11 @@ fn lease_acknowledged(shared: &Shared, payload: &[u8]) {
     if let Some(entry) = lock(&shared.in_flight).get_mut(&ack.request_id) {
         if ack.new_lease_id.is_none() {
             tracing::warn!(request_id = %ack.request_id, "the lease of a running request was not extended");
+        } else {
+            shared
+                .counters
+                .lease_extensions
+                .fetch_add(1, Ordering::Relaxed);
         }
         entry.lease_id = ack.new_lease_id;
     }
