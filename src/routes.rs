@@ -8,6 +8,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, get, post};
+use inngest_sdk::connect::WorkerState;
+use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -30,6 +32,20 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// on the Discord routes; then, on every response, `X-Content-Type-Options: nosniff`,
 /// `Referrer-Policy: no-referrer` and, when the app is served over https, HSTS.
 pub fn router(state: AppState, inngest: inngest_sdk::Endpoint) -> Router {
+    build(state, Some(inngest), None)
+}
+
+/// The router of an app whose functions run over Connect (`INNGEST_CONNECT=1`): the same
+/// routes without `/api/inngest`, and `/readyz` ready only while the worker is connected.
+pub fn router_over_connect(state: AppState, worker: watch::Receiver<WorkerState>) -> Router {
+    build(state, None, Some(worker))
+}
+
+fn build(
+    state: AppState,
+    inngest: Option<inngest_sdk::Endpoint>,
+    worker: Option<watch::Receiver<WorkerState>>,
+) -> Router {
     let limits = &state.config.http;
     let client = limits
         .trusted_proxy_header
@@ -65,10 +81,13 @@ pub fn router(state: AppState, inngest: inngest_sdk::Endpoint) -> Router {
     // cannot keep (development, tests).
     let hsts = (state.config.app_base_url.scheme() == "https")
         .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
-    Router::new()
+    let mut routes = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/api/inngest", inngest_sdk::axum::serve(inngest))
+        .route("/readyz", get(move || readyz(worker.clone())));
+    if let Some(inngest) = inngest {
+        routes = routes.route("/api/inngest", inngest_sdk::axum::serve(inngest));
+    }
+    routes
         .route("/api/stripe/webhook", webhook(post(hooks::receive_stripe_event)))
         .route("/api/paypal/webhook", webhook(post(hooks::receive_paypal_event)))
         .route("/api/clerk/webhook", webhook(post(hooks::receive_clerk_event)))
@@ -115,7 +134,12 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: configuration was valid at start-up (the app does not start otherwise).
-async fn readyz() -> &'static str {
-    "ready"
+/// Readiness: configuration was valid at start-up (the app does not start otherwise) and,
+/// when the functions run over Connect, the worker is connected: `503` with the worker's
+/// state (`connecting`, `draining`, `closed`) otherwise.
+async fn readyz(worker: Option<watch::Receiver<WorkerState>>) -> (StatusCode, &'static str) {
+    match worker.map(|w| *w.borrow()) {
+        None | Some(WorkerState::Ready) => (StatusCode::OK, "ready"),
+        Some(state) => (StatusCode::SERVICE_UNAVAILABLE, state.as_str()),
+    }
 }
