@@ -43,6 +43,8 @@
 //! is gone or the reply is not acknowledged.
 
 mod proto;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 use std::fmt;
@@ -96,6 +98,7 @@ pub fn connect(endpoint: Endpoint) -> ConnectBuilder {
         max_concurrency: None,
         gateway_url: None,
         handshake_timeout: Duration::from_secs(10),
+        reply_ack_timeout: Duration::from_secs(5),
     }
 }
 
@@ -107,6 +110,7 @@ pub struct ConnectBuilder {
     max_concurrency: Option<usize>,
     gateway_url: Option<Url>,
     handshake_timeout: Duration,
+    reply_ack_timeout: Duration,
 }
 
 impl ConnectBuilder {
@@ -137,6 +141,13 @@ impl ConnectBuilder {
         self
     }
 
+    /// How long a reply waits for the gateway's acknowledgement before it is sent through
+    /// the flush API instead (default 5 s).
+    pub fn reply_ack_timeout(mut self, timeout: Duration) -> Self {
+        self.reply_ack_timeout = timeout;
+        self
+    }
+
     /// Starts the worker on the current tokio runtime. It connects in the background; watch
     /// [`Worker::subscribe`] for [`WorkerState::Ready`].
     ///
@@ -154,6 +165,7 @@ impl ConnectBuilder {
                 max_concurrency: self.max_concurrency,
                 gateway_url: self.gateway_url,
                 handshake_timeout: self.handshake_timeout,
+                reply_ack_timeout: self.reply_ack_timeout,
             },
             state_tx,
             Arc::clone(&stop_tx),

@@ -37,8 +37,6 @@ const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 const DEFAULT_EXTEND_LEASE: Duration = Duration::from_secs(5);
 /// Heartbeats without an answer after which the connection counts as dead.
 const MAX_MISSED_HEARTBEATS: u32 = 2;
-/// How long a reply may wait for its `WORKER_REPLY_ACK` before it goes to the flush API.
-const REPLY_ACK_DEADLINE: Duration = Duration::from_secs(5);
 /// Flush attempts before a reply is given up (the executor then retries the step).
 const FLUSH_ATTEMPTS: u32 = 20;
 
@@ -49,6 +47,7 @@ pub(super) struct Options {
     pub(super) max_concurrency: Option<usize>,
     pub(super) gateway_url: Option<Url>,
     pub(super) handshake_timeout: Duration,
+    pub(super) reply_ack_timeout: Duration,
 }
 
 /// One live connection's outbound queue.
@@ -789,7 +788,8 @@ async fn deliver(shared: &Arc<Shared>, request_id: &str, reply: Vec<u8>) {
     let (ack_tx, ack_rx) = oneshot::channel();
     lock(&shared.awaiting_ack).insert(request_id.to_owned(), ack_tx);
     let sent = shared.send(frame_raw(MessageKind::WorkerReply, reply.clone()));
-    if sent && let Ok(Ok(())) = tokio::time::timeout(REPLY_ACK_DEADLINE, ack_rx).await {
+    if sent && let Ok(Ok(())) = tokio::time::timeout(shared.options.reply_ack_timeout, ack_rx).await
+    {
         shared
             .counters
             .replies_acked
