@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Notify, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 
 use super::proto::*;
 use super::{ConnectBuilder, Worker, WorkerState, connect};
@@ -41,14 +41,9 @@ impl Gateway {
             while let Ok((stream, _)) = ws.accept().await {
                 let socket_tx = socket_tx.clone();
                 tokio::spawn(async move {
-                    let echo = |req: &Request, mut res: Response| {
-                        if let Some(p) = req.headers().get("sec-websocket-protocol") {
-                            res.headers_mut()
-                                .insert("sec-websocket-protocol", p.clone());
-                        }
-                        Ok(res)
-                    };
-                    if let Ok(socket) = tokio_tungstenite::accept_hdr_async(stream, echo).await {
+                    if let Ok(socket) =
+                        tokio_tungstenite::accept_hdr_async(stream, echo_protocol).await
+                    {
                         let _ = socket_tx.send(socket);
                     }
                 });
@@ -131,6 +126,19 @@ impl Gateway {
         );
         (conn, connect)
     }
+}
+
+/// Answers with the sub-protocol the worker asked for, as the gateway does.
+#[allow(
+    clippy::result_large_err,
+    reason = "the callback's type is tungstenite's"
+)]
+fn echo_protocol(req: &Request, mut res: Response) -> Result<Response, ErrorResponse> {
+    if let Some(p) = req.headers().get("sec-websocket-protocol") {
+        res.headers_mut()
+            .insert("sec-websocket-protocol", p.clone());
+    }
+    Ok(res)
 }
 
 struct Conn {
