@@ -37,6 +37,8 @@ const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 const DEFAULT_EXTEND_LEASE: Duration = Duration::from_secs(5);
 /// Heartbeats without an answer after which the connection counts as dead.
 const MAX_MISSED_HEARTBEATS: u32 = 2;
+/// How long the closing sockets get to send their close frames at the end.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Flush attempts before a reply is given up (the executor then retries the step).
 const FLUSH_ATTEMPTS: u32 = 20;
 
@@ -79,7 +81,7 @@ pub(super) struct Shared {
     awaiting_ack: Mutex<HashMap<String, oneshot::Sender<()>>>,
     /// Replies not delivered yet (in flight or awaiting ack or being flushed).
     undelivered: AtomicUsize,
-    /// Woken whenever a request ends or a reply is delivered.
+    /// Woken whenever a request ends and its reply is delivered (only the supervisor waits).
     settled: Notify,
     extend_lease_interval: Mutex<Duration>,
     permits: Option<Arc<Semaphore>>,
@@ -248,6 +250,8 @@ pub(super) async fn run(shared: Arc<Shared>) {
     // A connection whose gateway is closing, kept until its replacement is live.
     let mut draining: Option<(u64, mpsc::UnboundedSender<Outbound>)> = None;
     let mut paused = false;
+    // The connection tasks, awaited (briefly) at the end so their close frames go out.
+    let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
 
     loop {
         if shared.stopping() {
@@ -285,13 +289,14 @@ pub(super) async fn run(shared: Arc<Shared>) {
                         gateway_group = %conn.gateway_group,
                         "connected to the Inngest gateway"
                     );
-                    tokio::spawn(connection(
+                    tasks.push(tokio::spawn(connection(
                         Arc::clone(&shared),
                         id,
                         conn,
                         rx,
                         events_tx.clone(),
-                    ));
+                    )));
+                    tasks.retain(|t| !t.is_finished());
                     active = Some((id, tx));
                     if let Some((_, old)) = draining.take() {
                         let _ = old.send(Outbound::Close);
@@ -363,10 +368,14 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
     }
 
-    // Drained: close what is open, politely.
+    // Drained: close what is open, politely, and give the close frames a moment to go out.
     *lock(&shared.outbox) = None;
     for (_, tx) in active.into_iter().chain(draining) {
         let _ = tx.send(Outbound::Close);
+    }
+    let closing = futures_util::future::join_all(tasks);
+    if tokio::time::timeout(CLOSE_GRACE, closing).await.is_err() {
+        tracing::debug!("a socket did not close in time");
     }
     shared.set_state(WorkerState::Closed);
 }
@@ -702,7 +711,8 @@ fn accept_request(shared: &Arc<Shared>, payload: &[u8]) {
         let _permit = permit;
         serve_request(&shared, request).await;
         shared.undelivered.fetch_sub(1, Ordering::SeqCst);
-        shared.settled.notify_waiters();
+        // `notify_one` keeps the wake-up for the supervisor if it is not waiting right now.
+        shared.settled.notify_one();
     });
 }
 
