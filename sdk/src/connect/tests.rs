@@ -526,3 +526,45 @@ async fn a_reply_without_an_ack_or_a_socket_goes_to_the_flush_api() {
     assert_eq!(hello.connection_id, "conn-2");
     assert_eq!(worker.stats().replies_flushed, 2);
 }
+
+#[tokio::test]
+async fn a_stop_while_connecting_with_nothing_in_flight_closes_at_once() {
+    let mut gateway = Gateway::start().await;
+    let go = Arc::new(Notify::new());
+    let worker = worker_for(&gateway, &go)
+        .handshake_timeout(Duration::from_secs(3600))
+        .start();
+    // The gateway takes the socket and never says hello: the handshake would wait an hour.
+    let _silent = tokio::time::timeout(LIMIT, gateway.sockets.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(worker.state(), WorkerState::Connecting);
+    tokio::time::timeout(LIMIT, worker.shutdown())
+        .await
+        .expect("the stop does not wait for the handshake");
+}
+
+#[tokio::test]
+async fn an_unreachable_gateway_is_retried_until_it_answers() {
+    // Start answers, but nothing listens at the gateway URL it names at first.
+    let mut gateway = Gateway::start().await;
+    let go = Arc::new(Notify::new());
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nowhere =
+        url::Url::parse(&format!("ws://{}/v0/connect", closed.local_addr().unwrap())).unwrap();
+    drop(closed);
+    let worker = worker_for(&gateway, &go).gateway_url(nowhere).start();
+    // Two failed attempts (the first retry waits 0.5 to 1 s): the worker keeps trying.
+    tokio::time::timeout(LIMIT, async {
+        while gateway.starts.lock().await.len() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(worker.state(), WorkerState::Connecting);
+    assert!(gateway.sockets.try_recv().is_err());
+    assert_eq!(worker.stats().connections, 0);
+    worker.shutdown().await;
+}

@@ -268,7 +268,23 @@ pub(super) async fn run(shared: Arc<Shared>) {
             if shared.stopping() && shared.drained() {
                 break;
             }
-            match establish(&shared, &exclude).await {
+            // Abandoned when a stop finds nothing left to deliver.
+            let result = {
+                let attempt_to_connect = establish(&shared, &exclude);
+                tokio::pin!(attempt_to_connect);
+                loop {
+                    tokio::select! {
+                        result = &mut attempt_to_connect => break Some(result),
+                        _ = stop.changed() => {}
+                        () = shared.settled.notified() => {}
+                    }
+                    if shared.stopping() && shared.drained() {
+                        break None;
+                    }
+                }
+            };
+            let Some(result) = result else { break };
+            match result {
                 Ok(conn) => {
                     attempt = 0;
                     exclude.retain(|g| g != &conn.gateway_group);
