@@ -428,7 +428,8 @@ async fn handshake(
         http::header::SEC_WEBSOCKET_PROTOCOL,
         http::HeaderValue::from_static(SUBPROTOCOL),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    // Nagle off: frames are small and each one is waited for (an ack, a reply).
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
 
     let hello = next_message(&mut socket).await?;
     if hello.kind != MessageKind::GatewayHello as i32 {
