@@ -568,3 +568,24 @@ async fn an_unreachable_gateway_is_retried_until_it_answers() {
     assert_eq!(worker.stats().connections, 0);
     worker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_gateway_that_drops_new_connections_is_retried_with_backoff() {
+    let mut gateway = Gateway::start().await;
+    let go = Arc::new(Notify::new());
+    let worker = worker_for(&gateway, &go).start();
+    let (first, _) = gateway.accept("1h", "1h").await;
+    drop(first);
+    let dropped = tokio::time::Instant::now();
+    // A connection lost right after it was made counts as a failed attempt: the next one
+    // waits the first backoff step (0.5 to 1 s), not zero.
+    let (second, hello) = gateway.accept("1h", "1h").await;
+    assert!(
+        dropped.elapsed() >= Duration::from_millis(500),
+        "reconnected after {:?}",
+        dropped.elapsed()
+    );
+    assert_eq!(hello.connection_id, "conn-2");
+    wait_state(&worker, WorkerState::Ready).await;
+    drop(second);
+}

@@ -37,6 +37,9 @@ const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 const DEFAULT_EXTEND_LEASE: Duration = Duration::from_secs(5);
 /// Heartbeats without an answer after which the connection counts as dead.
 const MAX_MISSED_HEARTBEATS: u32 = 2;
+/// A connection that lived this long resets the backoff when it is lost; one lost sooner
+/// counts as a failed attempt.
+const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 /// How long the closing sockets get to send their close frames at the end.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Flush attempts before a reply is given up (the executor then retries the step).
@@ -252,6 +255,10 @@ pub(super) async fn run(shared: Arc<Shared>) {
     let mut paused = false;
     // The connection tasks, awaited (briefly) at the end so their close frames go out.
     let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    // When the live connection was made: one lost soon after counts as a failed attempt, so a
+    // gateway that accepts and drops at once is not hammered.
+    let mut active_since = Instant::now();
+    let mut wait_first: Option<Duration> = None;
 
     loop {
         if shared.stopping() {
@@ -267,6 +274,24 @@ pub(super) async fn run(shared: Arc<Shared>) {
         if active.is_none() {
             if shared.stopping() && shared.drained() {
                 break;
+            }
+            if let Some(delay) = wait_first.take() {
+                tracing::info!(retry_in = ?delay, "the gateway dropped a new connection; waiting");
+                let sleep = tokio::time::sleep(delay);
+                tokio::pin!(sleep);
+                loop {
+                    tokio::select! {
+                        () = &mut sleep => break,
+                        _ = stop.changed() => {}
+                        () = shared.settled.notified() => {}
+                    }
+                    if shared.stopping() && shared.drained() {
+                        break;
+                    }
+                }
+                if shared.stopping() && shared.drained() {
+                    break;
+                }
             }
             // Abandoned when a stop finds nothing left to deliver.
             let result = {
@@ -286,7 +311,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             let Some(result) = result else { break };
             match result {
                 Ok(conn) => {
-                    attempt = 0;
+                    active_since = Instant::now();
                     exclude.retain(|g| g != &conn.gateway_group);
                     let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
                     shared.counters.connections.fetch_add(1, Ordering::Relaxed);
@@ -355,11 +380,20 @@ pub(super) async fn run(shared: Arc<Shared>) {
                         }
                         draining = active.take();
                         paused = false;
+                        if active_since.elapsed() >= STABLE_CONNECTION {
+                            attempt = 0;
+                        }
                     }
                     ConnectionEvent::Lost { id } => {
                         if active.as_ref().is_some_and(|(a, _)| *a == id) {
                             active = None;
                             paused = false;
+                            if active_since.elapsed() < STABLE_CONNECTION {
+                                wait_first = Some(backoff(attempt));
+                                attempt = attempt.saturating_add(1);
+                            } else {
+                                attempt = 0;
+                            }
                             let mut outbox = lock(&shared.outbox);
                             if outbox.as_ref().is_some_and(|o| o.id == id) {
                                 *outbox = None;
