@@ -18,7 +18,10 @@ use std::time::Duration;
 use inngest_sdk::connect::{self, Worker, WorkerState};
 use inngest_sdk::testing::conformance;
 use inngest_sdk::testing::real::{InngestServer, Run, RunStatus, ServerOptions};
-use inngest_sdk::{Client, Config, Endpoint, Error, Function, FunctionOpts, Input, Step, Trigger};
+use inngest_sdk::{
+    Client, Config, Endpoint, Error, EventKey, Function, FunctionOpts, Input, SigningKey, Step,
+    Trigger,
+};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Notify, watch};
 
@@ -567,4 +570,71 @@ async fn two_workers_share_the_load() {
     for worker in workers {
         worker.shutdown().await;
     }
+}
+
+/// Against a signed self-hosted server (`inngest start`): the start request authenticates
+/// with the hashed signing key, falling back to the fallback key on 401 (the primary here is
+/// a key the server does not know).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Inngest server (INNGEST_BIN, or inngest-cli on PATH); run with: cargo test --workspace --all-features -- --ignored"]
+async fn a_worker_authenticates_to_a_signed_server_with_the_fallback_key() {
+    const EVENT_KEY: &str = "connect-event-key";
+    let server = InngestServer::start(ServerOptions::self_hosted(
+        conformance::SIGNING_KEY,
+        EVENT_KEY,
+    ))
+    .await
+    .unwrap();
+    let wrong = SigningKey::new("signkey-prod-00112233445566778899aabbccddeeff").unwrap();
+    let config = Config::cloud(wrong)
+        .with_signing_key_fallback(SigningKey::new(conformance::SIGNING_KEY).unwrap())
+        .with_base_url(server.url().clone())
+        .with_event_key(EventKey::new(EVENT_KEY));
+    let mut builder = Endpoint::builder(conformance::APP_ID, Client::new(config));
+    for function in conformance::functions() {
+        builder = builder.function(function);
+    }
+    let worker = ready_worker(&server, connect::connect(builder.build().unwrap())).await;
+    let (run, output) = finished(
+        &server,
+        &start_run(&server, json!({"name": "tests/function.test", "data": {}})).await,
+    )
+    .await;
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(output, json!({"body": "ok", "name": "tests/function.test"}));
+    worker.shutdown().await;
+}
+
+/// Without any key, a signed server refuses the start request: the worker keeps trying and
+/// never reports ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Inngest server (INNGEST_BIN, or inngest-cli on PATH); run with: cargo test --workspace --all-features -- --ignored"]
+async fn a_signed_server_refuses_a_worker_with_an_unknown_key() {
+    let server = InngestServer::start(ServerOptions::self_hosted(
+        conformance::SIGNING_KEY,
+        "connect-event-key",
+    ))
+    .await
+    .unwrap();
+    let wrong = SigningKey::new("signkey-prod-00112233445566778899aabbccddeeff").unwrap();
+    let config = Config::cloud(wrong).with_base_url(server.url().clone());
+    let endpoint = Endpoint::builder(conformance::APP_ID, Client::new(config))
+        .function(conformance::functions().remove(0))
+        .build()
+        .unwrap();
+    let worker = connect::connect(endpoint).start();
+    server
+        .wait_for("two refused attempts", LIMIT, || async {
+            (worker.stats().failed_attempts >= 2).then_some(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(worker.stats().connections, 0);
+    assert_eq!(worker.state(), WorkerState::Connecting);
+    let apps = server.apps().await.unwrap();
+    assert!(
+        !apps.iter().any(|(name, _, _)| name == conformance::APP_ID),
+        "the app was never registered: {apps:?}"
+    );
+    worker.shutdown().await;
 }

@@ -220,6 +220,7 @@ impl Worker {
         let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
         WorkerStats {
             connections: get(&c.connections),
+            failed_attempts: get(&c.failed_attempts),
             requests: get(&c.requests),
             replies_acked: get(&c.replies_acked),
             replies_flushed: get(&c.replies_flushed),
@@ -256,6 +257,8 @@ impl Worker {
 pub struct WorkerStats {
     /// Connections established (handshake completed).
     pub connections: u64,
+    /// Connection attempts that failed (start refused, gateway unreachable, handshake).
+    pub failed_attempts: u64,
     /// Executor requests taken (acknowledged).
     pub requests: u64,
     /// Replies the gateway acknowledged over the socket.

@@ -566,6 +566,7 @@ async fn an_unreachable_gateway_is_retried_until_it_answers() {
     assert_eq!(worker.state(), WorkerState::Connecting);
     assert!(gateway.sockets.try_recv().is_err());
     assert_eq!(worker.stats().connections, 0);
+    assert!(worker.stats().failed_attempts >= 1);
     worker.shutdown().await;
 }
 

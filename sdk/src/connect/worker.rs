@@ -96,6 +96,7 @@ pub(super) struct Shared {
 #[derive(Debug, Default)]
 pub(super) struct Counters {
     pub(super) connections: AtomicU64,
+    pub(super) failed_attempts: AtomicU64,
     pub(super) requests: AtomicU64,
     pub(super) replies_acked: AtomicU64,
     pub(super) replies_flushed: AtomicU64,
@@ -347,6 +348,10 @@ pub(super) async fn run(shared: Arc<Shared>) {
                     }
                 }
                 Err(error) => {
+                    shared
+                        .counters
+                        .failed_attempts
+                        .fetch_add(1, Ordering::Relaxed);
                     let delay = backoff(attempt);
                     attempt = attempt.saturating_add(1);
                     tracing::warn!(%error, retry_in = ?delay, "could not connect to the Inngest gateway");
