@@ -102,6 +102,15 @@ impl Gateway {
     /// The next socket, through the handshake: hello, the worker's connect, ready with
     /// these intervals. Returns the socket and the worker's connect message.
     async fn accept(&mut self, heartbeat: &str, extend: &str) -> (Conn, WorkerConnectRequestData) {
+        self.accept_with_status(heartbeat, extend, "").await
+    }
+
+    async fn accept_with_status(
+        &mut self,
+        heartbeat: &str,
+        extend: &str,
+        status: &str,
+    ) -> (Conn, WorkerConnectRequestData) {
         let socket = tokio::time::timeout(LIMIT, self.sockets.recv())
             .await
             .expect("the worker connects")
@@ -114,7 +123,7 @@ impl Gateway {
         let ready = GatewayConnectionReadyData {
             heartbeat_interval: heartbeat.into(),
             extend_lease_interval: extend.into(),
-            status_interval: String::new(),
+            status_interval: status.into(),
         };
         conn.send(MessageKind::GatewayConnectionReady, ready.encode_to_vec())
             .await;
@@ -589,4 +598,38 @@ async fn a_gateway_that_drops_new_connections_is_retried_with_backoff() {
     assert_eq!(hello.connection_id, "conn-2");
     wait_state(&worker, WorkerState::Ready).await;
     drop(second);
+}
+
+#[tokio::test]
+async fn status_reports_name_the_requests_in_flight_when_the_gateway_asks_for_them() {
+    let mut gateway = Gateway::start().await;
+    let go = Arc::new(Notify::new());
+    let worker = worker_for(&gateway, &go).start();
+    let (mut conn, _) = gateway.accept_with_status("1h", "1h", "50ms").await;
+    conn.request("r1", "lease-1").await;
+    assert_eq!(conn.recv().await.0, MessageKind::WorkerRequestAck);
+    let status = loop {
+        let (kind, payload) = conn.recv().await;
+        assert_eq!(kind, MessageKind::WorkerStatus);
+        let status = WorkerStatusData::decode(payload.as_slice()).unwrap();
+        if !status.in_flight_request_ids.is_empty() {
+            break status;
+        }
+    };
+    assert_eq!(status.in_flight_request_ids, vec!["r1".to_owned()]);
+    assert!(!status.shutdown_requested);
+    worker.stop_handle().stop();
+    let status = loop {
+        let (kind, payload) = conn.recv().await;
+        if kind == MessageKind::WorkerStatus {
+            let status = WorkerStatusData::decode(payload.as_slice()).unwrap();
+            if status.shutdown_requested {
+                break status;
+            }
+        } else {
+            assert_eq!(kind, MessageKind::WorkerPause);
+        }
+    };
+    assert_eq!(status.in_flight_request_ids, vec!["r1".to_owned()]);
+    go.notify_one();
 }
