@@ -13,7 +13,12 @@ from the event's send to the run's end as the server saw it (`endedAt` - send ti
 Needs: the inngest binary (INNGEST_BIN, else `inngest` or `inngest-cli` on PATH), cargo (it
 builds the conformance example in release), node + `npm ci` in bench/js for the JS SDK.
 Configurations: ours-ckpt (ours, checkpointing on: the default), ours-classic
-(INNGEST_CHECKPOINTING=0), js-ckpt (inngest v4, checkpointing on: its default), js-classic.
+(INNGEST_CHECKPOINTING=0), js-ckpt (inngest v4, checkpointing on: its default), js-classic,
+and over Connect instead of HTTP serve (docs/protocol.md §13): ours-connect (ours,
+INNGEST_CONNECT=1, checkpointing on) and js-connect (inngest v4's Connect worker, `ws` as its
+WebSocket, checkpointing on). The app's resident memory (VmRSS) after its runs is printed too.
+
+    BENCH_N="1 20 100" BENCH_CONFIGS=ours-connect,ours-ckpt,js-connect python3 bench/e2e_steps.py
 """
 
 import json
@@ -122,20 +127,41 @@ class Server:
 
 
 def start_app(config, server):
+    """Starts the app; returns its process and its serve URL (None for a Connect worker)."""
     port = free_port()
     env = dict(os.environ, PORT=str(port), INNGEST_DEV=server.url, INNGEST_BASE_URL=server.url, BENCH_STEPS="1")
+    connect = config.endswith("-connect")
     if config.startswith("ours"):
         binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "examples", "conformance")
         if config == "ours-classic":
             env["INNGEST_CHECKPOINTING"] = "0"
+        if connect:
+            env["INNGEST_CONNECT"] = "1"
         args = [binary]
     else:
-        env["CHECKPOINTING"] = "1" if config == "js-ckpt" else "0"
+        env["CHECKPOINTING"] = "0" if config == "js-classic" else "1"
+        if connect:
+            env["CONNECT"] = "1"
         args = ["node", os.path.join(ROOT, "bench", "js", "server.mjs")]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if connect:
+        # The worker's handshake syncs the app; wait until the server lists it as connected.
+        wait_for(f"{config} to connect", lambda: any(
+            a["name"] == "rust-conformance" and a["connected"] and a["method"] == "CONNECT"
+            for a in server.gql("{ apps { name method connected } }")["apps"]))
+        return proc, None
     url = f"http://127.0.0.1:{port}/api/inngest"
     wait_for(f"{config} to listen", lambda: http("GET", url)[0] == 200)
     return proc, url
+
+
+def rss_mib(pid):
+    """The process's resident memory (VmRSS), in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def one_run(server, n):
@@ -164,17 +190,21 @@ def one_run(server, n):
 def main():
     if any(c.startswith("ours") for c in CONFIGS):
         subprocess.run(
-            ["cargo", "build", "--release", "--locked", "-p", "inngest-sdk", "--example", "conformance", "--features", "testing"],
+            ["cargo", "build", "--release", "--locked", "-p", "inngest-sdk", "--example", "conformance", "--features", "testing,connect"],
             cwd=ROOT, check=True,
         )
     os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
-    server = Server()
     results = {}
-    try:
-        for config in CONFIGS:
+    rss = {}
+    for config in CONFIGS:
+        # A fresh server per configuration: they share the app id, served over HTTP by some
+        # and over Connect by others.
+        server = Server()
+        try:
             proc, url = start_app(config, server)
             try:
-                server.sync(url)
+                if url is not None:
+                    server.sync(url)
                 one_run(server, 1)  # warm-up: connections, the app's first sync
                 for n in N_LIST:
                     samples = [one_run(server, n) for _ in range(ROUNDS)]
@@ -183,16 +213,19 @@ def main():
                     results[(config, n)] = (run_time, e2e)
                     print(f"{config:13} N={n:<4} run {run_time:7.3f} s   send→end {e2e:7.3f} s   "
                           f"(runs: {', '.join(f'{s[0]:.3f}' for s in samples)})", file=sys.stderr, flush=True)
+                rss[config] = rss_mib(proc.pid)
+                print(f"{config:13} RSS after its runs: {rss[config]:.1f} MiB", file=sys.stderr, flush=True)
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
-    finally:
-        server.stop()
+        finally:
+            server.stop()
     print("\n| steps | " + " | ".join(CONFIGS) + " |")
     print("|---" * (len(CONFIGS) + 1) + "|")
     for n in N_LIST:
         cells = [f"{results[(c, n)][0]:.3f} s" if (c, n) in results else "—" for c in CONFIGS]
         print(f"| {n} | " + " | ".join(cells) + " |")
+    print("| RSS | " + " | ".join(f"{rss[c]:.1f} MiB" if c in rss else "—" for c in CONFIGS) + " |")
     if "ours-ckpt" in CONFIGS and "js-ckpt" in CONFIGS:
         print("\nours-ckpt / js-ckpt (run time): " + ", ".join(
             f"N={n}: {results[('ours-ckpt', n)][0] / results[('js-ckpt', n)][0]:.2f}×" for n in N_LIST))

@@ -39,6 +39,9 @@ pub struct AppConfig {
     pub log_format: LogFormat,
     /// The Inngest SDK's configuration (the standard `INNGEST_*` variables).
     pub inngest: inngest_sdk::Config,
+    /// `INNGEST_CONNECT=1`: the functions are served over an outbound Connect WebSocket
+    /// (docs/protocol.md §13) instead of at `/api/inngest`; the HTTP routes stay.
+    pub inngest_connect: bool,
     /// The payment and vendor webhook routes' secrets, catalog and PayPal API settings.
     pub webhooks: WebhooksConfig,
     /// Clerk, Resend, Discord and the link-token key (issue 3).
@@ -272,6 +275,10 @@ impl AppConfig {
             env.required("INNGEST_SIGNING_KEY");
             env.required("INNGEST_EVENT_KEY");
         }
+        let connect_setting = env.optional("INNGEST_CONNECT");
+        let inngest_connect = env
+            .parsed("INNGEST_CONNECT", connect_setting, parse_switch)
+            .unwrap_or(false);
         let webhooks = WebhooksConfig::from_env(&mut env);
         let integrations = IntegrationsConfig::from_env(&mut env, app_base_url.as_ref());
         let onboarding = OnboardingTiming::from_env(&mut env);
@@ -284,12 +291,22 @@ impl AppConfig {
             app_base_url: app_base_url.expect("finish() returned Ok, so APP_BASE_URL parsed"),
             log_format,
             inngest: inngest.expect("finish() returned Ok, so the Inngest config parsed"),
+            inngest_connect,
             webhooks,
             integrations: integrations
                 .expect("finish() returned Ok, so every vendor setting parsed"),
             onboarding,
             http,
         })
+    }
+}
+
+/// An on/off setting: `1`/`true` or `0`/`false` (empty is off).
+fn parse_switch(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "1" | "true" => Ok(true),
+        "" | "0" | "false" => Ok(false),
+        _ => Err("must be 1 or 0".to_owned()),
     }
 }
 
@@ -305,6 +322,24 @@ mod tests {
         assert_eq!(config.port, 3000);
         assert_eq!(config.app_base_url.as_str(), "http://localhost:3000/");
         assert_eq!(config.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn inngest_connect_is_off_unless_set_and_refuses_nonsense() {
+        let config = AppConfig::from_lookup(&lookup(&[("INNGEST_DEV", "1")])).expect("valid");
+        assert!(!config.inngest_connect);
+        let config =
+            AppConfig::from_lookup(&lookup(&[("INNGEST_DEV", "1"), ("INNGEST_CONNECT", "1")]))
+                .expect("valid");
+        assert!(config.inngest_connect);
+        let config =
+            AppConfig::from_lookup(&lookup(&[("INNGEST_DEV", "1"), ("INNGEST_CONNECT", "0")]))
+                .expect("valid");
+        assert!(!config.inngest_connect);
+        let error =
+            AppConfig::from_lookup(&lookup(&[("INNGEST_DEV", "1"), ("INNGEST_CONNECT", "yes")]))
+                .expect_err("invalid");
+        assert!(error.to_string().contains("INNGEST_CONNECT"), "{error}");
     }
 
     #[test]

@@ -9,6 +9,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, get, post};
+use inngest_sdk::connect::WorkerState;
+use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -36,6 +38,27 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn router(
     state: AppState,
     inngest: inngest_sdk::Endpoint,
+    limits: &HttpLimits,
+    https: bool,
+) -> Router {
+    build(state, Some(inngest), None, limits, https)
+}
+
+/// The router of an app whose functions run over Connect (`INNGEST_CONNECT=1`): the same
+/// routes without `/api/inngest`, and `/readyz` ready only while the worker is connected.
+pub fn router_over_connect(
+    state: AppState,
+    worker: watch::Receiver<WorkerState>,
+    limits: &HttpLimits,
+    https: bool,
+) -> Router {
+    build(state, None, Some(worker), limits, https)
+}
+
+fn build(
+    state: AppState,
+    inngest: Option<inngest_sdk::Endpoint>,
+    worker: Option<watch::Receiver<WorkerState>>,
     limits: &HttpLimits,
     https: bool,
 ) -> Router {
@@ -72,10 +95,13 @@ pub fn router(
     // Browsers honour HSTS only over https; sent over http it would be a promise the app
     // cannot keep (development, tests).
     let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
-    Router::new()
+    let mut routes = Router::new()
         .route(paths::HEALTHZ, get(healthz))
-        .route(paths::READYZ, get(readyz))
-        .route(paths::INNGEST, inngest_sdk::axum::serve(inngest))
+        .route(paths::READYZ, get(move || readyz(worker.clone())));
+    if let Some(inngest) = inngest {
+        routes = routes.route(paths::INNGEST, inngest_sdk::axum::serve(inngest));
+    }
+    routes
         .route(paths::STRIPE_WEBHOOK, webhook(post(stripe::receive_stripe_event)))
         .route(paths::PAYPAL_WEBHOOK, webhook(post(paypal::receive_paypal_event)))
         .route(paths::CLERK_WEBHOOK, webhook(post(svix::receive_clerk_event)))
@@ -119,7 +145,12 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: configuration was valid at start-up (the app does not start otherwise).
-async fn readyz() -> &'static str {
-    "ready"
+/// Readiness: configuration was valid at start-up (the app does not start otherwise) and,
+/// when the functions run over Connect, the worker is connected: `503` with the worker's
+/// state (`connecting`, `draining`, `closed`) otherwise.
+async fn readyz(worker: Option<watch::Receiver<WorkerState>>) -> (StatusCode, &'static str) {
+    match worker.map(|w| *w.borrow()) {
+        None | Some(WorkerState::Ready) => (StatusCode::OK, "ready"),
+        Some(state) => (StatusCode::SERVICE_UNAVAILABLE, state.as_str()),
+    }
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use inngest_sdk::connect::WorkerState;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use huckleberry_functions::Deps;
 use huckleberry_functions::config::{DiscordRoles, OnboardingConfig};
@@ -51,6 +53,9 @@ pub struct Application {
     router: axum::Router,
     /// Registered with Inngest at start in production; the dev server syncs by itself.
     sync: Option<(inngest_sdk::Endpoint, String)>,
+    /// With `INNGEST_CONNECT=1`: the endpoint the Connect worker serves, and where it
+    /// reports its state (`/readyz` reads it).
+    connect: Option<(inngest_sdk::Endpoint, watch::Sender<WorkerState>)>,
     /// The listener's timeouts and connection cap.
     limits: HttpLimits,
 }
@@ -117,22 +122,34 @@ impl Application {
             endpoint = endpoint.function(function);
         }
         let endpoint = endpoint.build().context("building the Inngest endpoint")?;
-        let sync = (config.environment == Environment::Production).then(|| {
-            let url = config
-                .app_base_url
-                .join(paths::INNGEST)
-                .map_or_else(|_| config.app_base_url.to_string(), String::from);
-            (endpoint.clone(), url)
-        });
+        // Over Connect the worker's handshake syncs the app: no registration, no /api/inngest.
+        let sync =
+            (config.environment == Environment::Production && !config.inngest_connect).then(|| {
+                let url = config
+                    .app_base_url
+                    .join(paths::INNGEST)
+                    .map_or_else(|_| config.app_base_url.to_string(), String::from);
+                (endpoint.clone(), url)
+            });
+        let connect = config
+            .inngest_connect
+            .then(|| (endpoint.clone(), watch::channel(WorkerState::Connecting).0));
         let state = AppState {
             webhooks: Arc::new(webhooks),
             discord: Arc::new(vendors.discord_auth(&config, inngest, clock)),
         };
         let https = config.app_base_url.scheme() == "https";
+        let router = match &connect {
+            Some((_, worker)) => {
+                routes::router_over_connect(state, worker.subscribe(), &config.http, https)
+            }
+            None => routes::router(state, endpoint, &config.http, https),
+        };
         Ok(Application {
             listener,
-            router: routes::router(state, endpoint, &config.http, https),
+            router,
             sync,
+            connect,
             limits: config.http,
         })
     }
@@ -145,7 +162,9 @@ impl Application {
     /// Serves until `shutdown` resolves, then stops accepting and gives in-flight requests
     /// [`SHUTDOWN_GRACE`] to finish. First it raises the open-file limit and fits the
     /// connection cap under it; in production it registers the functions with Inngest, in
-    /// the background, once the port is open.
+    /// the background, once the port is open. With `INNGEST_CONNECT=1` it starts the Connect
+    /// worker instead, and drains it beside the HTTP server on shutdown: no new executor
+    /// requests, the ones in flight finish and their replies are delivered.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -163,6 +182,38 @@ impl Application {
         if let Some((endpoint, url)) = self.sync {
             tokio::spawn(sync_with_inngest(endpoint, url));
         }
+        let Some((endpoint, readiness)) = self.connect else {
+            serve::serve(
+                self.listener,
+                self.router,
+                &self.limits,
+                max_connections,
+                SHUTDOWN_GRACE,
+                shutdown,
+            )
+            .await;
+            return Ok(());
+        };
+        let worker = inngest_sdk::connect::connect(endpoint).start();
+        let mut states = worker.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let state = *states.borrow_and_update();
+                readiness.send_replace(state);
+                if state == WorkerState::Closed || states.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+        // The shutdown signal starts both drains at once.
+        let stop = worker.stop_handle();
+        let fired = Arc::new(std::sync::OnceLock::new());
+        let fired_at = Arc::clone(&fired);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = fired_at.set(tokio::time::Instant::now());
+            stop.stop();
+        };
         serve::serve(
             self.listener,
             self.router,
@@ -172,6 +223,18 @@ impl Application {
             shutdown,
         )
         .await;
+        // One grace period for both, counted from the signal.
+        let deadline = fired
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now)
+            + SHUTDOWN_GRACE;
+        if tokio::time::timeout_at(deadline, worker.closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the Connect worker did not drain within the grace period");
+        }
         Ok(())
     }
 }

@@ -88,12 +88,25 @@ const benchSteps = inngest.createFunction(
   },
 );
 
-const handler = serve({
-  client: inngest,
-  functions: [simpleFn, stepTest, retryTest, cancelTest, waitForEvent, benchSteps],
-});
+const functions = [simpleFn, stepTest, retryTest, cancelTest, waitForEvent, benchSteps];
 
-const port = Number(process.env.PORT ?? 3000);
-http.createServer(handler).listen(port, "127.0.0.1", () => {
-  console.error(`js fixture listening on http://127.0.0.1:${port}/api/inngest`);
-});
+if (process.env.CONNECT === "1") {
+  // A Connect worker instead of an HTTP server (bench/e2e_steps.py's js-connect). Node 20 has
+  // no global WebSocket: the `ws` package stands in, and requests run on this thread
+  // (INNGEST_CONNECT_ISOLATE_EXECUTION=false), where that global is seen.
+  const { WebSocket } = await import("ws");
+  globalThis.WebSocket = WebSocket;
+  process.env.INNGEST_CONNECT_ISOLATE_EXECUTION = "false";
+  const { connect } = await import("inngest/connect");
+  const worker = await connect({ apps: [{ client: inngest, functions }] });
+  console.error("js fixture connected over Connect");
+  const stop = () => worker.close().then(() => process.exit(0));
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+} else {
+  const handler = serve({ client: inngest, functions });
+  const port = Number(process.env.PORT ?? 3000);
+  http.createServer(handler).listen(port, "127.0.0.1", () => {
+    console.error(`js fixture listening on http://127.0.0.1:${port}/api/inngest`);
+  });
+}

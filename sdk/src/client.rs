@@ -269,6 +269,37 @@ impl Client {
         Ok(Arc::from(text))
     }
 
+    /// `POST`s a protobuf body to the Connect API (`/v0/connect/<what>`, docs/protocol.md
+    /// §13.1) with the signing key's bearer, the fallback key's on 401/403, and returns the
+    /// protobuf answer.
+    #[cfg(feature = "connect")]
+    pub(crate) async fn connect_api(
+        &self,
+        what: &str,
+        body: Vec<u8>,
+    ) -> Result<bytes::Bytes, ApiError> {
+        let url = self.api_url(&["v0", "connect", what]);
+        let res = self
+            .api_call(|bearer| {
+                let mut req = self
+                    .inner
+                    .http
+                    .post(url.clone())
+                    .header(header::CONTENT_TYPE, "application/protobuf")
+                    .header(headers::SDK, SDK_HEADER_VALUE)
+                    .header(header::USER_AGENT, SDK_HEADER_VALUE)
+                    .body(body.clone());
+                if let Some(env) = self.inner.config.env() {
+                    req = req.header(headers::ENV, env);
+                }
+                with_bearer(req, bearer)
+            })
+            .await?;
+        res.bytes()
+            .await
+            .map_err(|e| ApiError::Transport(e.without_url()))
+    }
+
     /// Calls the API with the primary key's bearer, and once more with the fallback key's
     /// on 401/403 (docs/protocol.md §3.3). In dev mode without keys no bearer is sent.
     async fn api_call(

@@ -8,8 +8,10 @@
 //! handler, and completed steps return their stored result instead of running again
 //! (steps are checkpointed as they finish: see [Checkpointing](#checkpointing)). An [`Endpoint`]
 //! serves the functions at one URL (`GET` introspection, `PUT` sync, `POST` execution);
-//! the `axum` feature mounts it on an axum router. The `testing` feature adds a fake
-//! executor that drives functions to completion in tests, with a controllable clock.
+//! the `axum` feature mounts it on an axum router. The `connect` feature serves the same
+//! endpoint over Connect instead: an outbound WebSocket to Inngest's gateway, no public URL
+//! ([`connect::connect`]). The `testing` feature adds a fake executor that drives functions
+//! to completion in tests, with a controllable clock.
 //!
 //! The protocol this crate implements is described in `docs/protocol.md` at the root of its
 //! repository; comments in the code cite its sections as `docs/protocol.md §N`, and
@@ -189,6 +191,10 @@ mod step;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+
+#[cfg(feature = "connect")]
+#[cfg_attr(docsrs, doc(cfg(feature = "connect")))]
+pub mod connect;
 
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

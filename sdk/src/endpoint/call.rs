@@ -30,7 +30,7 @@ impl Endpoint {
         self.sign(res, key)
     }
 
-    async fn execute(&self, query: &Query<'_>, body: &[u8]) -> Response<Vec<u8>> {
+    pub(super) async fn execute(&self, query: &Query<'_>, body: &[u8]) -> Response<Vec<u8>> {
         // Only what the run needs stays alive while it is driven: the request is parsed and
         // consumed in this block, so the future of a call stays small (futures are moved,
         // and large ones cost a copy each time).

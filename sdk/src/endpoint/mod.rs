@@ -34,6 +34,8 @@ use crate::run::RunContext;
 use crate::step::{Mode as StepMode, RunState, Step};
 
 mod call;
+#[cfg(feature = "connect")]
+mod connect;
 mod introspect;
 mod sync;
 /// Default cap on request bodies: the executor sends up to 4 MiB of state inline and

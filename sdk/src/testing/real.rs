@@ -226,6 +226,9 @@ pub struct InngestServer {
     started_at: DateTime<Utc>,
     http: reqwest::Client,
     log: Arc<Mutex<VecDeque<String>>>,
+    /// How it was started, and on which ports ([`InngestServer::restart`] reuses both).
+    options: ServerOptions,
+    ports: [u16; 4],
 }
 
 impl fmt::Debug for InngestServer {
@@ -263,7 +266,7 @@ impl InngestServer {
         let mut tries = 0;
         loop {
             tries += 1;
-            match Self::start_once(&options).await {
+            match Self::start_once(&options, free_ports()).await {
                 Err(ServerError::NotStarted { log, .. })
                     if tries < 3 && log.contains("address already in use") =>
                 {
@@ -274,9 +277,37 @@ impl InngestServer {
         }
     }
 
-    async fn start_once(options: &ServerOptions) -> Result<Self, ServerError> {
+    /// Stops the server (as [`InngestServer::stop`] does) and starts a new one on the same
+    /// ports with the same options: what a restart of the server looks like to an app and to
+    /// a Connect worker. The new server starts with empty state.
+    ///
+    /// # Errors
+    ///
+    /// As [`InngestServer::start`].
+    pub async fn restart(&mut self) -> Result<(), ServerError> {
+        self.stop();
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::start_once(&self.options, self.ports).await {
+                Ok(server) => {
+                    *self = server;
+                    return Ok(());
+                }
+                // The old server's ports may take a moment to be released.
+                Err(ServerError::NotStarted { log, .. })
+                    if tries < 20 && log.contains("address already in use") =>
+                {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn start_once(options: &ServerOptions, ports: [u16; 4]) -> Result<Self, ServerError> {
         let binary = Self::locate()?;
-        let [port, gateway, gateway_grpc, executor_grpc] = free_ports();
+        let [port, gateway, gateway_grpc, executor_grpc] = ports;
         let mut command = Command::new(&binary);
         command.arg(if options.signed.is_some() {
             "start"
@@ -366,6 +397,8 @@ impl InngestServer {
                     message: e.to_string(),
                 })?,
             log,
+            options: options.clone(),
+            ports,
         };
         server.wait_healthy().await?;
         Ok(server)

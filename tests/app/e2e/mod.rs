@@ -8,6 +8,7 @@
 //! `PATH`), so they are ignored by default and run with
 //! `cargo test --workspace --all-features -- --ignored`.
 
+mod connect;
 mod faults;
 mod journeys;
 mod production;
