@@ -19,7 +19,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use url::Url;
 
-use super::WorkerState;
 use super::proto::{
     AppConfiguration, AuthData, ConnectMessage, FlushResponse, GatewayConnectionReadyData,
     GatewayExecutorRequestData, MessageKind, SdkResponse, SdkResponseStatus, StartRequest,
@@ -27,6 +26,7 @@ use super::proto::{
     WorkerRequestAckData, WorkerRequestExtendLeaseAckData, WorkerRequestExtendLeaseData,
     WorkerStatusData, empty_frame, frame,
 };
+use super::state::WorkerState;
 use crate::core::response::{SDK_LANGUAGE, SDK_VERSION, headers};
 use crate::endpoint::Endpoint;
 
