@@ -79,8 +79,9 @@ impl Application {
             integrations.guild.clone(),
             integrations.links.clone(),
         );
-        let mut endpoint =
-            inngest_sdk::Endpoint::builder(APP_ID, inngest.clone()).framework("axum");
+        let mut endpoint = inngest_sdk::Endpoint::builder(APP_ID, inngest.clone())
+            .framework("axum")
+            .middleware(crate::telemetry::InngestFailureLog::default());
         for function in huckleberry_functions::functions(deps, onboarding_config(&config)) {
             endpoint = endpoint.function(function);
         }

@@ -14,6 +14,7 @@ use crate::config::{Config, Mode};
 use crate::core::response::{SDK_HEADER_VALUE, headers};
 use crate::core::wire::{Memo, RawJson};
 use crate::event::Event;
+use crate::middleware::{Middleware, Stack};
 
 /// Event key the dev server accepts when none is configured (it checks no keys).
 const DEV_EVENT_KEY: &str = "NO_EVENT_KEY_SET";
@@ -30,6 +31,9 @@ struct Inner {
     config: Config,
     /// Attempts per send; retrying is safe because of the event id seed (docs/protocol.md §4.3).
     send_attempts: u32,
+    /// Middleware of every endpoint built with this client and of its sends
+    /// (docs/protocol.md §7.15).
+    middleware: Stack,
 }
 
 /// Why events were not sent. Messages never contain the event key.
@@ -102,6 +106,7 @@ impl Client {
                 http,
                 config,
                 send_attempts: 3,
+                middleware: Stack::default(),
             }),
         }
     }
@@ -113,10 +118,32 @@ impl Client {
             http: self.inner.http.clone(),
             config: self.inner.config.clone(),
             send_attempts: attempts.max(1),
+            middleware: self.inner.middleware.clone(),
         };
         Client {
             inner: Arc::new(inner),
         }
+    }
+
+    /// Adds a middleware (docs/protocol.md §7.15): it wraps the runs of every endpoint built
+    /// with this client (outside the endpoint's and functions' own) and sees every event
+    /// the client sends. The first added is the outermost.
+    pub fn with_middleware(self, middleware: impl Middleware) -> Self {
+        let added: Arc<dyn Middleware> = Arc::new(middleware);
+        let stack = Stack::concat(self.inner.middleware.all(), &[added]);
+        let inner = Inner {
+            http: self.inner.http.clone(),
+            config: self.inner.config.clone(),
+            send_attempts: self.inner.send_attempts,
+            middleware: stack,
+        };
+        Client {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub(crate) fn middleware(&self) -> &[Arc<dyn Middleware>] {
+        self.inner.middleware.all()
     }
 
     /// The configuration.
@@ -143,7 +170,12 @@ impl Client {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let body = encode_events(events, chrono::Utc::now().timestamp_millis())?;
+        let mut body = encode_events(events, chrono::Utc::now().timestamp_millis())?;
+        if !self.inner.middleware.is_empty() {
+            if let Some(changed) = self.inner.middleware.on_send_event(&body) {
+                body = changed;
+            }
+        }
         let key = match (self.inner.config.event_key(), self.inner.config.mode()) {
             (Some(key), _) => key.expose().to_owned(),
             (None, Mode::Dev) => DEV_EVENT_KEY.to_owned(),

@@ -147,6 +147,7 @@ mod engine;
 mod error;
 mod event;
 mod function;
+pub mod middleware;
 mod step;
 
 #[cfg(feature = "axum")]
@@ -171,4 +172,5 @@ pub use endpoint::{
 pub use error::{Error, Retry, RetryAt, StepError};
 pub use event::{Event, FunctionFailed};
 pub use function::{Function, FunctionRef, Input, RunContext};
+pub use middleware::Middleware;
 pub use step::{SendEventResult, Step, WaitForEvent};

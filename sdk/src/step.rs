@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::future::{Future, pending, poll_fn};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -26,6 +27,10 @@ use crate::endpoint::Clock;
 use crate::error::{Error, Retry, RetryAt, StepError};
 use crate::event::Event;
 use crate::function::{FunctionRef, RunContext};
+use crate::middleware::Stack;
+
+mod hooks;
+use hooks::middleware_step;
 
 /// The step tool handed to a function's handler. Cheap to clone; clones share the run.
 #[derive(Clone)]
@@ -53,6 +58,10 @@ pub(crate) struct Shared {
     clock: Arc<dyn Clock>,
     /// The run, for the step spans and logs.
     run: RunContext,
+    /// Middleware around the step bodies (docs/protocol.md §7.15); empty costs one check.
+    middleware: Stack,
+    /// Set once `before_execution` was reported for this call.
+    executing_new_code: AtomicBool,
 }
 
 /// Per-request step state (docs/protocol.md §7.3).
@@ -192,8 +201,18 @@ impl Step {
                 now: clock.now(),
                 clock,
                 run,
+                middleware: Stack::default(),
+                executing_new_code: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Wraps the run's steps in `middleware` (a fresh step tool only, before it is shared).
+    pub(crate) fn with_middleware(mut self, middleware: Stack) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.middleware = middleware;
+        }
+        self
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -225,6 +244,7 @@ impl Step {
             || Op::new(OpCode::StepPlanned, String::new(), id),
             |raw| run_result(id, raw),
         );
+        self.shared.after_registration(registration.is_new());
         let plan = match registration {
             Registration::Ran(result) => RunPlan::Done(result),
             Registration::Memoized(raw) => RunPlan::Done(decode_run_memo(id, raw.get())),
@@ -267,10 +287,22 @@ impl Step {
                 .lock()
                 .checkpointing
                 .then(|| (std::time::SystemTime::now(), std::time::Instant::now()));
-            let result = tracing::Instrument::instrument(body(), span)
+            let body = async move {
+                body()
+                    .await
+                    .map_err(Into::into)
+                    .and_then(|output| to_raw(&output))
+            };
+            let result = if shared.middleware.is_empty() {
+                tracing::Instrument::instrument(body, span).await
+            } else {
+                let info = middleware_step(&shared, &user_id, index);
+                tracing::Instrument::instrument(
+                    shared.middleware.wrap_step(&info, Box::pin(body)),
+                    span,
+                )
                 .await
-                .map_err(Into::into)
-                .and_then(|output| to_raw(&output));
+            };
             let mut outcome = shared.step_outcome(&hash, &user_id, index, result);
             if let Some((wall, monotonic)) = started {
                 outcome.op.timing = Some(timing(wall, monotonic.elapsed()));
@@ -418,7 +450,9 @@ impl Step {
 
     /// Registers a step other than `step.run`: see [`Step::register`].
     fn register_other(&self, id: &str, op: impl FnOnce() -> Op) -> Registration {
-        self.register(id, Kind::Other, op, |_| None::<Infallible>).1
+        let registration = self.register(id, Kind::Other, op, |_| None::<Infallible>).1;
+        self.shared.after_registration(registration.is_new());
+        registration
     }
 
     /// Registers a step: hashes its id, takes its memoized value, or records it as found.

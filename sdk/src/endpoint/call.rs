@@ -57,10 +57,14 @@ impl Endpoint {
                 Err(refused) => return refused.into_response(),
             }
         };
-        let response = match started {
+        let hooks = (!self.inner.middleware.is_empty()).then(|| Arc::clone(step.shared()));
+        let mut response = match started {
             Ok(future) => drive(future, step, checkpoint).await,
             Err(error) => error_response(&error),
         };
+        if let Some(shared) = hooks {
+            response = hooks::end_call(&shared, response);
+        }
         log_response(&entry.composite_id, &run_id, &response);
         response.into_http()
     }
@@ -154,6 +158,7 @@ impl Endpoint {
             max_attempts,
             function_id: entry.composite_id.clone(),
         };
+        let memoized_steps = steps.len();
         let state = RunState::new(steps, mode, ctx.attempt, max_attempts);
         let step = Step::new(
             Arc::clone(&self.inner.app_id),
@@ -162,6 +167,14 @@ impl Endpoint {
             run.clone(),
             state,
         );
+        let mut event = event;
+        if !self.inner.middleware.is_empty() {
+            event = hooks::start_call(&self.inner.middleware, &run, memoized_steps, event);
+        }
+        let step = step.with_middleware(self.inner.middleware.clone());
+        if memoized_steps == 0 && !self.inner.middleware.is_empty() {
+            step.shared().start_new_code();
+        }
         let input = RawInput { event, events, run };
         let future = entry.handler.start(input, step.clone());
         Ok(Started {

@@ -29,9 +29,11 @@ use crate::core::wire::{CallRequest, ErrorBody};
 use crate::engine::{Checkpoint, drive};
 use crate::error::Error;
 use crate::function::{ErasedHandler, Function, HandlerFuture, RawInput, RunContext};
+use crate::middleware::{Middleware, Stack};
 use crate::step::{Mode as StepMode, RunState, Step};
 
 mod call;
+mod hooks;
 mod introspect;
 mod sync;
 /// Default cap on request bodies: the executor sends up to 4 MiB of state inline and
@@ -67,6 +69,8 @@ struct Inner {
     client: Client,
     clock: Arc<dyn Clock>,
     max_body_bytes: usize,
+    /// The client's middleware, then the endpoint's (docs/protocol.md §7.15).
+    middleware: Stack,
     /// Registry in declaration order (sync lists them in this order).
     entries: Vec<Entry>,
     /// Composite id and bare id → index in `entries`; foldhash, because the ids are the
@@ -99,6 +103,7 @@ pub struct EndpointBuilder {
     clock: Arc<dyn Clock>,
     max_body_bytes: usize,
     functions: Vec<Function>,
+    middleware: Vec<Arc<dyn Middleware>>,
 }
 
 impl fmt::Debug for EndpointBuilder {
@@ -160,6 +165,13 @@ impl EndpointBuilder {
         self
     }
 
+    /// Adds a middleware around the runs of this endpoint's functions (docs/protocol.md
+    /// §7.15), inside the client's. The first added is the outermost.
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
     /// Sets the request body cap (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
@@ -191,8 +203,10 @@ impl EndpointBuilder {
                 });
             }
         }
+        let middleware = Stack::concat(self.client.middleware(), &self.middleware);
         Ok(Endpoint {
             inner: Arc::new(Inner {
+                middleware,
                 app_id: self.app_id.into(),
                 app_version: self.app_version,
                 framework: self.framework,
@@ -227,6 +241,7 @@ impl Endpoint {
             clock: Arc::new(SystemClock),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             functions: Vec::new(),
+            middleware: Vec::new(),
         }
     }
 
