@@ -80,6 +80,14 @@ pub enum ApiError {
     Body(#[source] serde_json::Error),
 }
 
+/// What `POST /v1/signals` answered: the run the signal resumed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalSent {
+    /// The id of the run that was waiting for the signal.
+    #[serde(default)]
+    pub run_id: String,
+}
+
 /// What `/fn/register` answered.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct RegisterResponse {
@@ -208,6 +216,40 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
         }
+    }
+
+    /// Sends a signal to the run waiting for it (`step.wait_for_signal`, docs/protocol.md
+    /// §8.7): `POST {api}/v1/signals`. No run waiting for it is
+    /// [`ApiError::Status`] with `404`.
+    pub async fn send_signal<T: Serialize + ?Sized>(
+        &self,
+        signal: &str,
+        data: &T,
+    ) -> Result<SignalSent, ApiError> {
+        #[derive(Serialize)]
+        struct Body<'a, T: ?Sized> {
+            signal: &'a str,
+            data: &'a T,
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            data: Option<SignalSent>,
+        }
+        let body = serde_json::to_vec(&Body { signal, data }).map_err(ApiError::Body)?;
+        let url = self.api_url(&["v1", "signals"]);
+        let res = self
+            .api_call(|bearer| {
+                with_bearer(
+                    self.request(reqwest::Method::POST, url.clone())
+                        .body(body.clone()),
+                    bearer,
+                )
+            })
+            .await?;
+        let bytes = res.bytes().await.map_err(ApiError::Transport)?;
+        let answer: Answer = serde_json::from_slice(&bytes).map_err(ApiError::Body)?;
+        Ok(answer.data.unwrap_or_default())
     }
 
     /// `POST {api}/fn/register` (docs/protocol.md §6.2).

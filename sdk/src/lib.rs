@@ -158,7 +158,7 @@ pub mod axum;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use client::{Client, SendError};
+pub use client::{Client, SendError, SignalSent};
 pub use config::{Config, EventKey, Mode};
 pub use core::checkpoint::Checkpointing;
 pub use core::config::{
@@ -173,4 +173,4 @@ pub use error::{Error, Retry, RetryAt, StepError};
 pub use event::{Event, FunctionFailed};
 pub use function::{Function, FunctionRef, Input, RunContext};
 pub use middleware::Middleware;
-pub use step::{SendEventResult, Step, WaitForEvent};
+pub use step::{SendEventResult, Signal, SignalConflict, Step, WaitForEvent, WaitForSignal};

@@ -30,7 +30,9 @@ use crate::function::{FunctionRef, RunContext};
 use crate::middleware::Stack;
 
 mod hooks;
+mod signal;
 use hooks::middleware_step;
+pub use signal::{Signal, SignalConflict, WaitForSignal};
 
 /// The step tool handed to a function's handler. Cheap to clone; clones share the run.
 #[derive(Clone)]

@@ -22,6 +22,13 @@ pub enum OpCode {
     WaitForEvent,
     /// `step.invoke`.
     InvokeFunction,
+    /// `step.wait_for_signal` (docs/protocol.md §8.7).
+    WaitForSignal,
+    /// `step.fetch`: the executor makes the HTTP request (docs/protocol.md §8.8).
+    Gateway,
+    /// `step.ai.infer`: the executor calls the model (docs/protocol.md §8.9).
+    #[serde(rename = "AIGateway")]
+    AiGateway,
 }
 
 /// One op of a `206` body.
@@ -109,6 +116,9 @@ pub enum OpOpts {
         #[serde(skip_serializing_if = "Option::is_none")]
         timeout: Option<String>,
     },
+    /// `WaitForSignal`, `Gateway`, `AIGateway` and typed `StepPlanned` ops: their options
+    /// as built by their own modules (docs/protocol.md §8.7–8.9).
+    Json(Box<RawValue>),
 }
 
 /// The payload of an `InvokeFunction` op.
