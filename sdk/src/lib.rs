@@ -173,4 +173,7 @@ pub use error::{Error, Retry, RetryAt, StepError};
 pub use event::{Event, FunctionFailed};
 pub use function::{Function, FunctionRef, Input, RunContext};
 pub use middleware::Middleware;
-pub use step::{SendEventResult, Signal, SignalConflict, Step, WaitForEvent, WaitForSignal};
+pub use step::{
+    Ai, AiModel, ChatChoice, ChatMessage, ChatRequest, ChatResponse, ChatUsage, FetchRequest,
+    FetchResponse, SendEventResult, Signal, SignalConflict, Step, WaitForEvent, WaitForSignal,
+};

@@ -29,8 +29,12 @@ use crate::event::Event;
 use crate::function::{FunctionRef, RunContext};
 use crate::middleware::Stack;
 
+mod ai;
+mod fetch;
 mod hooks;
 mod signal;
+pub use ai::{Ai, AiModel, ChatChoice, ChatMessage, ChatRequest, ChatResponse, ChatUsage};
+pub use fetch::{FetchRequest, FetchResponse};
 use hooks::middleware_step;
 pub use signal::{Signal, SignalConflict, WaitForSignal};
 

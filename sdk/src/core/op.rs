@@ -116,9 +116,21 @@ pub enum OpOpts {
         #[serde(skip_serializing_if = "Option::is_none")]
         timeout: Option<String>,
     },
-    /// `WaitForSignal`, `Gateway`, `AIGateway` and typed `StepPlanned` ops: their options
-    /// as built by their own modules (docs/protocol.md §8.7–8.9).
-    Json(Box<RawValue>),
+    /// `WaitForSignal`, `Gateway` and `AIGateway` ops: their options as built by their own
+    /// modules (docs/protocol.md §8.7–8.9).
+    Json(RawOpts),
+}
+
+/// Options serialized by the step that built them. `Debug` does not print them: an
+/// `AIGateway` op carries the model's API key (docs/protocol.md §8.9).
+#[derive(Clone, Serialize)]
+#[serde(transparent)]
+pub struct RawOpts(pub Box<RawValue>);
+
+impl std::fmt::Debug for RawOpts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawOpts(..)")
+    }
 }
 
 /// The payload of an `InvokeFunction` op.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Registration, Step};
 use crate::client::SignalSent;
-use crate::core::op::{Op, OpCode, OpOpts};
+use crate::core::op::{Op, OpCode, OpOpts, RawOpts};
 use crate::core::time::format_duration;
 use crate::error::{Error, StepError};
 
@@ -100,7 +100,7 @@ impl Step {
             };
             op.opts = serde_json::value::to_raw_value(&opts)
                 .ok()
-                .map(OpOpts::Json);
+                .map(|raw| OpOpts::Json(RawOpts(raw)));
             op
         });
         let user_id = id.to_owned();
