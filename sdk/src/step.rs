@@ -30,6 +30,7 @@ use crate::function::{FunctionRef, RunContext};
 use crate::middleware::Stack;
 
 mod ai;
+mod determinism;
 mod fetch;
 mod hooks;
 mod signal;
@@ -68,6 +69,8 @@ pub(crate) struct Shared {
     middleware: Stack,
     /// Set once `before_execution` was reported for this call.
     executing_new_code: AtomicBool,
+    /// Whether a replay that diverges from the memo fails (docs/protocol.md §7.16).
+    check_determinism: bool,
 }
 
 /// Per-request step state (docs/protocol.md §7.3).
@@ -209,6 +212,7 @@ impl Step {
                 run,
                 middleware: Stack::default(),
                 executing_new_code: AtomicBool::new(false),
+                check_determinism: false,
             }),
         }
     }
@@ -349,8 +353,12 @@ impl Step {
         until: DateTime<Utc>,
     ) -> impl Future<Output = ()> + Send + 'static {
         if until <= self.shared.now {
-            // Keep the repeat counter in step with replays that do sleep (docs/protocol.md §1.2).
-            self.shared.lock().counter.next_digest(id);
+            // Keep the repeat counter in step with replays that do sleep (docs/protocol.md §1.2),
+            // and count the sleep as reached if an earlier call made it (§7.16).
+            let mut state = self.shared.lock();
+            let (digest, _) = state.counter.next_digest(id);
+            state.memo.take(&digest);
+            drop(state);
             return resolve_or_park(None);
         }
         let registration = self.register_other(id, || {
@@ -419,7 +427,10 @@ impl Step {
             Ok(payload) => payload,
             Err(error) => {
                 // Keep the repeat counter in step with replays (docs/protocol.md §1.2).
-                self.shared.lock().counter.next_digest(id);
+                let mut state = self.shared.lock();
+                let (digest, _) = state.counter.next_digest(id);
+                state.memo.take(&digest);
+                drop(state);
                 let failure = StepError::failed(id, error.to_body());
                 return invoke_result(Err(failure), None);
             }

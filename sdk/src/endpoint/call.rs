@@ -171,7 +171,9 @@ impl Endpoint {
         if !self.inner.middleware.is_empty() {
             event = hooks::start_call(&self.inner.middleware, &run, memoized_steps, event);
         }
-        let step = step.with_middleware(self.inner.middleware.clone());
+        let step = step
+            .with_middleware(self.inner.middleware.clone())
+            .with_determinism_check(self.inner.check_determinism);
         if memoized_steps == 0 && !self.inner.middleware.is_empty() {
             step.shared().start_new_code();
         }

@@ -71,6 +71,8 @@ struct Inner {
     max_body_bytes: usize,
     /// The client's middleware, then the endpoint's (docs/protocol.md §7.15).
     middleware: Stack,
+    /// Whether replays are checked for non-determinism (docs/protocol.md §7.16).
+    check_determinism: bool,
     /// Registry in declaration order (sync lists them in this order).
     entries: Vec<Entry>,
     /// Composite id and bare id → index in `entries`; foldhash, because the ids are the
@@ -104,6 +106,7 @@ pub struct EndpointBuilder {
     max_body_bytes: usize,
     functions: Vec<Function>,
     middleware: Vec<Arc<dyn Middleware>>,
+    check_determinism: Option<bool>,
 }
 
 impl fmt::Debug for EndpointBuilder {
@@ -172,6 +175,14 @@ impl EndpointBuilder {
         self
     }
 
+    /// Fails a run whose replay diverges from its memoized steps with a non-retriable
+    /// `NonDeterminismError` naming them (docs/protocol.md §7.16). Default: on in dev mode,
+    /// off in cloud mode.
+    pub fn determinism_check(mut self, on: bool) -> Self {
+        self.check_determinism = Some(on);
+        self
+    }
+
     /// Sets the request body cap (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
@@ -204,9 +215,13 @@ impl EndpointBuilder {
             }
         }
         let middleware = Stack::concat(self.client.middleware(), &self.middleware);
+        let check_determinism = self
+            .check_determinism
+            .unwrap_or(self.client.config().mode() == Mode::Dev);
         Ok(Endpoint {
             inner: Arc::new(Inner {
                 middleware,
+                check_determinism,
                 app_id: self.app_id.into(),
                 app_version: self.app_version,
                 framework: self.framework,
@@ -242,6 +257,7 @@ impl Endpoint {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             functions: Vec::new(),
             middleware: Vec::new(),
+            check_determinism: None,
         }
     }
 

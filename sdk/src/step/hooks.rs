@@ -58,9 +58,4 @@ impl Shared {
     pub(crate) fn run_context(&self) -> &RunContext {
         &self.run
     }
-
-    /// Whether every memoized step has been reached.
-    pub(crate) fn memo_is_empty(&self) -> bool {
-        self.lock().memo.is_empty()
-    }
 }
