@@ -98,6 +98,8 @@ pub(crate) struct RunState {
     resume: Option<(String, Box<RawValue>)>,
     /// The waker of the step waiting to be resumed.
     resume_waker: Option<Waker>,
+    /// User ids of `step.ai().wrap` steps, whose ops are marked as AI (docs/protocol.md §8.9).
+    ai_wrapped: Vec<String>,
 }
 
 /// Discovery, or a call targeting one planned step.
@@ -545,11 +547,18 @@ impl Shared {
         index: u32,
         result: Result<Box<RawValue>, Error>,
     ) -> StepOutcome {
-        let (attempt, max_attempts) = {
+        let (attempt, max_attempts, ai_wrapped) = {
             let state = self.lock();
-            (state.attempt, state.max_attempts)
+            (
+                state.attempt,
+                state.max_attempts,
+                state.is_ai_wrapped(user_id),
+            )
         };
         let mut op = Op::new(OpCode::StepRun, hash, user_id);
+        if ai_wrapped {
+            op.opts = Some(ai::wrap_opts());
+        }
         op.userland = (index > 0).then(|| Userland {
             id: user_id.to_owned(),
             index,
@@ -611,6 +620,7 @@ impl RunState {
             checkpointing: false,
             resume: None,
             resume_waker: None,
+            ai_wrapped: Vec::new(),
         }
     }
 

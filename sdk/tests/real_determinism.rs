@@ -33,7 +33,11 @@ async fn a_step_renamed_while_the_run_sleeps_fails_the_run_without_retries() {
             .trigger(Trigger::event("test/nd.renamed"))
             .retries(3),
         move |_: Input<Value>, step: Step| {
-            let id = if flag.load(Ordering::SeqCst) { "charge-v2" } else { "charge" };
+            let id = if flag.load(Ordering::SeqCst) {
+                "charge-v2"
+            } else {
+                "charge"
+            };
             counted.fetch_add(1, Ordering::SeqCst);
             async move {
                 step.run(id, || async { Ok::<_, Error>(1) }).await?;

@@ -199,3 +199,64 @@ async fn the_executor_fetches_and_calls_the_model_for_the_run_on_a_loopback_stan
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
+async fn an_ai_wrapped_step_runs_once_and_is_reported_as_ai() {
+    let server = InngestServer::start(ServerOptions::dev())
+        .await
+        .expect("needs the real Inngest server");
+    let wrapped = Function::new(
+        FunctionOpts::new("wrapped").trigger(Trigger::event("test/wrap")),
+        |_: Input<Value>, step: Step| async move {
+            let answer: String = step
+                .ai()
+                .wrap("local-model", || async {
+                    Ok::<_, Error>("a local answer".to_owned())
+                })
+                .await?;
+            let after: u32 = step.run("after", || async { Ok::<_, Error>(1) }).await?;
+            Ok::<_, Error>(json!({"answer": answer, "after": after}))
+        },
+    );
+    let client = Client::new(Config::dev().with_base_url(server.url().clone()));
+    let endpoint = Endpoint::builder("wrap-test", client)
+        .function(wrapped)
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    server.sync_app(&url).await.unwrap();
+
+    let ids = server
+        .send_event(json!({"name": "test/wrap", "data": {}}))
+        .await
+        .unwrap();
+    let run = server
+        .wait_for("the run to start", Duration::from_secs(60), || async {
+            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
+        })
+        .await
+        .unwrap();
+    let (status, output) = {
+        let run = server
+            .wait_for_run_end(&run.id, Duration::from_secs(120))
+            .await
+            .unwrap();
+        let output = server
+            .wait_for("the run's output", Duration::from_secs(30), || async {
+                server.run(&run.id).await.ok().flatten()?.output
+            })
+            .await
+            .unwrap();
+        (run.status, output)
+    };
+    assert_eq!(status, RunStatus::Completed, "{output}");
+    assert_eq!(output, json!({"answer": "a local answer", "after": 1}));
+    let steps = server.steps(&run.id).await.unwrap();
+    eprintln!("wrapped steps: {steps:?}");
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["local-model", "after"], "{steps:?}");
+}

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use inngest_sdk::testing::real::{InngestServer, RunStatus, ServerOptions};
 use inngest_sdk::{
-    Client, Config, Endpoint, Error, Function, FunctionOpts, Input, Step, Trigger, WaitForSignal,
+    Client, Config, Endpoint, Error, Function, FunctionOpts, Input, SignalConflict, Step, Trigger,
+    WaitForSignal,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -31,10 +32,16 @@ fn approval_flow() -> Function {
         |input: Input<Value>, step: Step| async move {
             let doc = input.event.data["doc"].as_str().unwrap_or("?").to_owned();
             let seconds = input.event.data["timeout_s"].as_u64().unwrap_or(120);
+            let conflict = if input.event.data["replace"] == json!(true) {
+                SignalConflict::Replace
+            } else {
+                SignalConflict::Fail
+            };
             let signal = step
                 .wait_for_signal::<Approval>(
                     "wait-for-approval",
-                    WaitForSignal::new(format!("approval/{doc}"), Duration::from_secs(seconds)),
+                    WaitForSignal::new(format!("approval/{doc}"), Duration::from_secs(seconds))
+                        .on_conflict(conflict),
                 )
                 .await?;
             Ok::<_, Error>(match signal {
@@ -186,4 +193,72 @@ async fn a_send_signal_step_resumes_another_run_and_an_unsignalled_wait_times_ou
     let (status, output) = output_of(&server, &lonely).await;
     assert_eq!(status, RunStatus::Completed, "{output}");
     assert_eq!(output, json!("nobody"));
+}
+
+/// Waits until the run's wait for a signal is registered (its step shows in the trace).
+async fn wait_until_waiting(server: &InngestServer, run_id: &str) {
+    server
+        .wait_for("the run to wait", Duration::from_secs(60), || async {
+            let steps = server.steps(run_id).await.ok()?;
+            steps
+                .iter()
+                .any(|s| s.name == "wait-for-approval")
+                .then_some(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
+async fn a_second_wait_for_a_taken_signal_fails_or_replaces_the_first_by_its_policy() {
+    let (server, client) = start().await;
+    let first = start_run(
+        &server,
+        json!({"name": "test/approval.requested", "data": {"doc": "d4"}}),
+    )
+    .await;
+    wait_until_waiting(&server, &first).await;
+
+    // Policy "fail": the second wait fails; the first keeps the signal.
+    let second = start_run(
+        &server,
+        json!({"name": "test/approval.requested", "data": {"doc": "d4"}}),
+    )
+    .await;
+    let (status, output) = output_of(&server, &second).await;
+    assert_eq!(status, RunStatus::Failed, "{output}");
+
+    // Policy "replace": the third wait takes the signal over.
+    let third = start_run(
+        &server,
+        json!({"name": "test/approval.requested", "data": {"doc": "d4", "replace": true}}),
+    )
+    .await;
+    wait_until_waiting(&server, &third).await;
+    let sent = server
+        .wait_for(
+            "the signal to be received",
+            Duration::from_secs(60),
+            || async {
+                client
+                    .send_signal(
+                        "approval/d4",
+                        &Approval {
+                            approved_by: "ada".into(),
+                        },
+                    )
+                    .await
+                    .ok()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.run_id, third);
+    let (status, output) = output_of(&server, &third).await;
+    assert_eq!(status, RunStatus::Completed, "{output}");
+    assert_eq!(output, json!({"signal": "approval/d4", "by": "ada"}));
+    // The replaced run did not get the signal: it still waits (until its timeout).
+    let first_run = server.run(&first).await.unwrap().unwrap();
+    assert_eq!(first_run.status, RunStatus::Running, "{first_run:?}");
 }

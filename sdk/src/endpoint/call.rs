@@ -58,8 +58,17 @@ impl Endpoint {
             }
         };
         let hooks = (!self.inner.middleware.is_empty()).then(|| Arc::clone(step.shared()));
+        // Everything the run logs in this call (its steps' spans included) names the run.
+        let span = tracing::info_span!(
+            "run",
+            function = %entry.composite_id,
+            run_id = %run_id,
+            attempt = step.shared().run_context().attempt,
+        );
         let mut response = match started {
-            Ok(future) => drive(future, step, checkpoint).await,
+            Ok(future) => {
+                tracing::Instrument::instrument(drive(future, step, checkpoint), span).await
+            }
             Err(error) => error_response(&error),
         };
         if let Some(shared) = hooks {

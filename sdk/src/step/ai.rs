@@ -8,8 +8,11 @@ use std::future::{Future, pending};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Registration, Step, decode_run_memo};
+use serde::de::DeserializeOwned;
+
+use super::{Registration, RunState, Step, decode_run_memo};
 use crate::core::op::{Op, OpCode, OpOpts, RawOpts};
+use crate::error::Error;
 use crate::error::StepError;
 
 /// A model behind an OpenAI-compatible chat completions API.
@@ -220,6 +223,52 @@ impl Ai<'_> {
             }
         }
     }
+}
+
+impl Ai<'_> {
+    /// Runs `body` as a durable step marked as an AI call (docs/protocol.md §8.9
+    /// `step.ai.wrap`): the same as [`Step::run`], with the op's `opts.type` set to
+    /// `step.ai.wrap` so the executor records the step as AI.
+    pub fn wrap<T, E, F, Fut>(
+        &self,
+        id: &str,
+        body: F,
+    ) -> impl Future<Output = Result<T, StepError>> + Send + 'static
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Into<Error> + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        self.step.shared.lock().ai_wrapped.push(id.to_owned());
+        let future = self.step.run(id, body);
+        // A step planned rather than run carries the mark too.
+        let mut state = self.step.shared.lock();
+        if let Some(found) = state
+            .found
+            .iter_mut()
+            .rev()
+            .find(|found| found.op.name == id && found.op.opts.is_none())
+        {
+            found.op.opts = Some(wrap_opts());
+        }
+        drop(state);
+        future
+    }
+}
+
+impl RunState {
+    /// Whether the step with this user id was started by `step.ai().wrap`.
+    pub(super) fn is_ai_wrapped(&self, user_id: &str) -> bool {
+        self.ai_wrapped.iter().any(|id| id == user_id)
+    }
+}
+
+/// `opts` of a `step.ai().wrap` op.
+pub(super) fn wrap_opts() -> OpOpts {
+    let raw = serde_json::value::RawValue::from_string(r#"{"type":"step.ai.wrap"}"#.to_owned())
+        .expect("a JSON literal");
+    OpOpts::Json(RawOpts(raw))
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub enum SignalConflict {
     /// This wait fails (the step resolves to a [`StepError`]); the other keeps waiting.
     #[default]
     Fail,
-    /// This wait replaces the other, which then times out.
+    /// This wait takes the signal over; the other run keeps waiting until its timeout.
     Replace,
 }
 

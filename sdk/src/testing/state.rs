@@ -20,6 +20,8 @@ use crate::Endpoint;
 use crate::core::config::{FUNCTION_FAILED_EVENT, FUNCTION_INVOKED_EVENT};
 use crate::core::time::{parse_duration, parse_time_or_duration};
 
+mod signal;
+
 /// `inngest/function.finished`: resumes invokes (docs/protocol.md §8.3, §8.5).
 const FUNCTION_FINISHED_EVENT: &str = "inngest/function.finished";
 /// `inngest/function.cancelled` (docs/protocol.md §8.3).
@@ -98,6 +100,12 @@ enum Pending {
         name: String,
         expires: Option<DateTime<Utc>>,
     },
+    /// A `WaitForSignal` (docs/protocol.md §8.7, `state/signal.rs`).
+    Signal {
+        name: String,
+        signal: String,
+        expires: DateTime<Utc>,
+    },
 }
 
 impl Pending {
@@ -107,6 +115,7 @@ impl Pending {
             Pending::Sleep { until, .. } => Some(*until),
             Pending::Wait { expires, .. } => Some(*expires),
             Pending::Invoke { expires, .. } => *expires,
+            Pending::Signal { expires, .. } => Some(*expires),
         }
     }
 }
@@ -576,6 +585,10 @@ impl State {
                         "name": "InngestInvokeTimeoutError",
                         "message": "Timed out waiting for invoked function to complete",
                     })),
+                Some(Pending::Signal { name, .. }) => {
+                    StepDone::new(&hash, name, StepKind::WaitForSignal)
+                        .output(Value::Null, Value::Null)
+                }
                 Some(Pending::Planned) | None => continue,
             };
             self.complete_step(run, step, now);
@@ -891,12 +904,17 @@ impl State {
                         return self.invalid_op(run, message, now);
                     }
                 }
+                "waitforsignal" if !already_pending => {
+                    if let Err(message) = self.wait_for_signal(run, hash, name, &op, now) {
+                        return self.invalid_op(run, message, now);
+                    }
+                }
                 "runcomplete" => {
                     let data = op.get("data").cloned().unwrap_or(Value::Null);
                     return self.finish(run, Outcome::Completed(data), now);
                 }
                 "discoveryrequest" => progress = true,
-                "stepplanned" | "sleep" | "waitforevent" | "invokefunction" => {}
+                "stepplanned" | "sleep" | "waitforevent" | "invokefunction" | "waitforsignal" => {}
                 other => {
                     return self.invalid_op(
                         run,
@@ -1167,7 +1185,7 @@ impl State {
         let has = |f: fn(&Pending) -> bool| r.pending.values().any(f);
         if self.queue.iter().any(|q| q.run == run) || has(|p| matches!(p, Pending::Planned)) {
             RunStatus::Running
-        } else if has(|p| matches!(p, Pending::Wait { .. })) {
+        } else if has(|p| matches!(p, Pending::Wait { .. } | Pending::Signal { .. })) {
             RunStatus::Waiting
         } else if has(|p| matches!(p, Pending::Invoke { .. })) {
             RunStatus::Invoking
