@@ -216,6 +216,7 @@ impl Stack {
         self.0.as_deref().unwrap_or_default()
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_none()
     }

@@ -36,7 +36,7 @@ mod hooks;
 mod signal;
 pub use ai::{Ai, AiModel, ChatChoice, ChatMessage, ChatRequest, ChatResponse, ChatUsage};
 pub use fetch::{FetchRequest, FetchResponse};
-use hooks::middleware_step;
+use hooks::wrapped_step;
 pub use signal::{Signal, SignalConflict, WaitForSignal};
 
 /// The step tool handed to a function's handler. Cheap to clone; clones share the run.
@@ -308,12 +308,8 @@ impl Step {
             let result = if shared.middleware.is_empty() {
                 tracing::Instrument::instrument(body, span).await
             } else {
-                let info = middleware_step(&shared, &user_id, index);
-                tracing::Instrument::instrument(
-                    shared.middleware.wrap_step(&info, Box::pin(body)),
-                    span,
-                )
-                .await
+                let wrapped = wrapped_step(Arc::clone(&shared), user_id.clone(), index, body);
+                tracing::Instrument::instrument(wrapped, span).await
             };
             let mut outcome = shared.step_outcome(&hash, &user_id, index, result);
             if let Some((wall, monotonic)) = started {

@@ -57,7 +57,7 @@ impl Endpoint {
                 Err(refused) => return refused.into_response(),
             }
         };
-        let hooks = (!self.inner.middleware.is_empty()).then(|| Arc::clone(step.shared()));
+        let hooked = (!self.inner.middleware.is_empty()).then(|| Arc::clone(step.shared()));
         // Everything the run logs in this call (its steps' spans included) names the run.
         let span = tracing::info_span!(
             "run",
@@ -66,12 +66,14 @@ impl Endpoint {
             attempt = step.shared().run_context().attempt,
         );
         let mut response = match started {
+            // Without a subscriber the span is disabled: the call's future is not wrapped.
+            Ok(future) if span.is_disabled() => drive(future, step, checkpoint).await,
             Ok(future) => {
                 tracing::Instrument::instrument(drive(future, step, checkpoint), span).await
             }
             Err(error) => error_response(&error),
         };
-        if let Some(shared) = hooks {
+        if let Some(shared) = hooked {
             response = hooks::end_call(&shared, response);
         }
         log_response(&entry.composite_id, &run_id, &response);

@@ -1,23 +1,35 @@
 //! Where the step tool calls middleware (docs/protocol.md §7.15): the `before_execution`
 //! bookkeeping of one call and the step a `wrap_step` sees.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{Registration, Shared};
 use crate::function::RunContext;
-use crate::middleware::{Stack, StepInfo};
+use crate::middleware::{BoxFuture, Stack, StepInfo, StepResult};
 
-/// The step a middleware's `wrap_step` sees.
-pub(crate) fn middleware_step(shared: &Shared, user_id: &str, index: u32) -> StepInfo {
-    StepInfo {
-        run: shared.run.clone(),
-        id: user_id.to_owned(),
-        index,
-    }
+/// A step body inside every middleware's `wrap_step`, boxed: the step's own future stays
+/// as small as without middleware.
+pub(super) fn wrapped_step(
+    shared: Arc<Shared>,
+    user_id: String,
+    index: u32,
+    body: impl Future<Output = StepResult> + Send + 'static,
+) -> BoxFuture<'static, StepResult> {
+    Box::pin(async move {
+        let info = StepInfo {
+            run: shared.run.clone(),
+            id: user_id,
+            index,
+        };
+        shared.middleware.wrap_step(&info, Box::pin(body)).await
+    })
 }
 
 impl<R> Registration<R> {
     /// Whether the step is new in this call (not replayed from the memo).
+    #[inline]
     pub(super) fn is_new(&self) -> bool {
         matches!(self, Registration::Execute(_) | Registration::Park(_))
     }
@@ -26,6 +38,7 @@ impl<R> Registration<R> {
 impl Shared {
     /// After a step registered: new code runs from here when the step is new or the memo
     /// has been replayed completely.
+    #[inline]
     pub(super) fn after_registration(&self, new: bool) {
         if self.middleware.is_empty() {
             return;
