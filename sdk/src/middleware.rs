@@ -13,7 +13,9 @@
 //!
 //! Every hook has a default that does nothing, so a middleware implements only what it
 //! needs. With no middleware registered, none of this code runs: the SDK checks for an
-//! empty stack once per call and per step (measured in `docs/benchmarks.md`).
+//! empty stack once per call and per step (measured in `docs/benchmarks.md`). With one,
+//! each call parses the triggering event and the function's output once more, for
+//! `transform_input` and `transform_output`.
 //!
 //! Hooks run once per *call* of the executor, not once per run: a run of five steps is
 //! usually several calls, and its memoized steps are replayed in each. A step body, and
