@@ -143,8 +143,8 @@
 //! `after_execution`), wraps each attempt of a step body (`wrap_step`), may change the
 //! input event, step outputs and the function's output, hears how the run ended
 //! (`on_run_complete`, `on_run_error`) and sees every event the client sends
-//! (`on_send_event`). Several compose as an onion: the client's, then the endpoint's, each
-//! in registration order, **the first registered outermost** (its `wrap_step` wraps all the
+//! (`on_send_event`). Several compose as an onion: the client's, then the endpoint's, then
+//! the function's (`Function::middleware`), each in registration order, **the first registered outermost** (its `wrap_step` wraps all the
 //! others; "after" hooks run innermost first). With none registered they cost one check per
 //! call and per step (under 1 % of a call's instructions, `docs/benchmarks.md`); a
 //! registered middleware also costs a parse of the triggering event and of the output per

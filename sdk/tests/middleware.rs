@@ -274,3 +274,61 @@ async fn a_failing_run_reports_its_error_to_the_middleware() {
         ["m error card declined retriable=false"]
     );
 }
+
+#[tokio::test]
+async fn a_function_middleware_sits_inside_the_endpoint_middleware_and_only_wraps_its_function() {
+    let inngest = FakeExecutor::start().await;
+    let log: Log = Arc::default();
+    let own = Function::new(
+        FunctionOpts::new("own").trigger(Trigger::event("test/own")),
+        |_: Input<Value>, step: Step| async move {
+            step.run("s", || async { Ok::<_, Error>(1) }).await?;
+            Ok::<_, Error>(())
+        },
+    )
+    .middleware(Recorder {
+        name: "function",
+        log: Arc::clone(&log),
+    });
+    let other = Function::new(
+        FunctionOpts::new("other").trigger(Trigger::event("test/other")),
+        |_: Input<Value>, step: Step| async move {
+            step.run("t", || async { Ok::<_, Error>(1) }).await?;
+            Ok::<_, Error>(())
+        },
+    );
+    let endpoint = Endpoint::builder("app", Client::new(inngest.client_config()))
+        .clock(inngest.clock())
+        .middleware(Recorder {
+            name: "endpoint",
+            log: Arc::clone(&log),
+        })
+        .function(own)
+        .function(other)
+        .build()
+        .expect("builds");
+    inngest.serve(endpoint).await.expect("syncs");
+
+    inngest.send(Event::new("test/own", json!({}))).await;
+    inngest.send(Event::new("test/other", json!({}))).await;
+    inngest.run_until_idle().await;
+
+    let steps: Vec<String> = log
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .filter(|e| e.contains(" enter ") || e.contains(" leave "))
+        .cloned()
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "endpoint enter s#0",
+            "function enter s#0",
+            "function leave s#0 ok",
+            "endpoint leave s#0 ok",
+            "endpoint enter t#0",
+            "endpoint leave t#0 ok",
+        ]
+    );
+}

@@ -57,7 +57,7 @@ impl Endpoint {
                 Err(refused) => return refused.into_response(),
             }
         };
-        let hooked = (!self.inner.middleware.is_empty()).then(|| Arc::clone(step.shared()));
+        let hooked = (!entry.middleware.is_empty()).then(|| Arc::clone(step.shared()));
         // Everything the run logs in this call (its steps' spans included) names the run.
         let span = tracing::info_span!(
             "run",
@@ -179,13 +179,13 @@ impl Endpoint {
             state,
         );
         let mut event = event;
-        if !self.inner.middleware.is_empty() {
-            event = hooks::start_call(&self.inner.middleware, &run, memoized_steps, event);
+        if !entry.middleware.is_empty() {
+            event = hooks::start_call(&entry.middleware, &run, memoized_steps, event);
         }
         let step = step
-            .with_middleware(self.inner.middleware.clone())
+            .with_middleware(entry.middleware.clone())
             .with_determinism_check(self.inner.check_determinism);
-        if memoized_steps == 0 && !self.inner.middleware.is_empty() {
+        if memoized_steps == 0 && !entry.middleware.is_empty() {
             step.shared().start_new_code();
         }
         let input = RawInput { event, events, run };

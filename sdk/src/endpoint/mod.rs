@@ -69,8 +69,6 @@ struct Inner {
     client: Client,
     clock: Arc<dyn Clock>,
     max_body_bytes: usize,
-    /// The client's middleware, then the endpoint's (docs/protocol.md §7.15).
-    middleware: Stack,
     /// Whether replays are checked for non-determinism (docs/protocol.md §7.16).
     check_determinism: bool,
     /// Registry in declaration order (sync lists them in this order).
@@ -84,6 +82,8 @@ struct Entry {
     opts: FunctionOpts,
     composite_id: String,
     handler: Arc<dyn ErasedHandler>,
+    /// The client's, the endpoint's, then the function's middleware (docs/protocol.md §7.15).
+    middleware: Stack,
 }
 
 impl fmt::Debug for Endpoint {
@@ -196,7 +196,13 @@ impl EndpointBuilder {
         }
         let mut entries = Vec::new();
         let mut by_id = HashMap::default();
+        let middleware = Stack::concat(self.client.middleware(), &self.middleware);
         for function in self.functions {
+            let function_middleware = if function.own_middleware().is_empty() {
+                middleware.clone()
+            } else {
+                Stack::concat(middleware.all(), function.own_middleware())
+            };
             for (opts, handler) in function.into_entries(&self.app_id) {
                 if opts.id().is_empty() {
                     return Err(BuildError::EmptyFunctionId);
@@ -211,16 +217,15 @@ impl EndpointBuilder {
                     opts,
                     composite_id,
                     handler,
+                    middleware: function_middleware.clone(),
                 });
             }
         }
-        let middleware = Stack::concat(self.client.middleware(), &self.middleware);
         let check_determinism = self
             .check_determinism
             .unwrap_or(self.client.config().mode() == Mode::Dev);
         Ok(Endpoint {
             inner: Arc::new(Inner {
-                middleware,
                 check_determinism,
                 app_id: self.app_id.into(),
                 app_version: self.app_version,
