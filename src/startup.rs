@@ -116,8 +116,9 @@ impl Application {
             vendors.links.clone(),
         )
         .with_clock(clock.as_source());
-        let mut endpoint =
-            inngest_sdk::Endpoint::builder(APP_ID, inngest.clone()).framework("axum");
+        let mut endpoint = inngest_sdk::Endpoint::builder(APP_ID, inngest.clone())
+            .framework("axum")
+            .middleware(crate::telemetry::InngestFailureLog::default());
         for function in huckleberry_functions::functions(deps, onboarding_config(&config)) {
             endpoint = endpoint.function(function);
         }

@@ -15,7 +15,16 @@ use serde_json::{Value, json};
 
 const KEY: &str = "signkey-test-f00f3005a3666b359a79c2bc3380ce2715e62727ac461ae1a2618f8766029c9f";
 
+/// A middleware that overrides nothing: what one registered middleware costs a call.
+struct Noop;
+
+impl inngest_sdk::Middleware for Noop {}
+
 fn endpoint(n: usize) -> Endpoint {
+    endpoint_with(n, false)
+}
+
+fn endpoint_with(n: usize, middleware: bool) -> Endpoint {
     let function = Function::new(
         FunctionOpts::new("steps").trigger(Trigger::event("bench/run")),
         move |_input: Input<Value>, step: Step| async move {
@@ -32,10 +41,11 @@ fn endpoint(n: usize) -> Endpoint {
         },
     );
     let config = Config::cloud(SigningKey::new(KEY).expect("key"));
-    Endpoint::builder("bench", Client::new(config))
-        .function(function)
-        .build()
-        .expect("endpoint")
+    let mut builder = Endpoint::builder("bench", Client::new(config)).function(function);
+    if middleware {
+        builder = builder.middleware(Noop);
+    }
+    builder.build().expect("endpoint")
 }
 
 /// The executor's final call of a run whose N steps are all memoized.
@@ -81,6 +91,28 @@ fn memoized_steps(c: &mut Criterion) {
                 let response = runtime.block_on(endpoint.handle(black_box(request)));
                 assert_eq!(response.status(), 200);
                 assert_eq!(response.body(), expected.as_bytes());
+                response
+            });
+        });
+    }
+    group.finish();
+    // The same call with one middleware that overrides no hook (docs/protocol.md §7.15).
+    let mut group = c.benchmark_group("post_with_memoized_steps_and_a_middleware");
+    for n in [1usize, 10, 100] {
+        let endpoint = endpoint_with(n, true);
+        let body = Bytes::from(body(n));
+        let signature = key.sign(&body, chrono::Utc::now().timestamp());
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| {
+                let request = Request::builder()
+                    .method(Method::POST)
+                    .uri("/api/inngest?fnId=bench-steps&stepId=step")
+                    .header("x-inngest-signature", &signature)
+                    .body(body.clone())
+                    .expect("request");
+                let response = runtime.block_on(endpoint.handle(black_box(request)));
+                assert_eq!(response.status(), 200);
                 response
             });
         });

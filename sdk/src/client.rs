@@ -14,6 +14,7 @@ use crate::config::{Config, Mode};
 use crate::core::response::{SDK_HEADER_VALUE, headers};
 use crate::core::wire::{Memo, RawJson};
 use crate::event::Event;
+use crate::middleware::{Middleware, Stack};
 
 /// Event key the dev server accepts when none is configured (it checks no keys).
 const DEV_EVENT_KEY: &str = "NO_EVENT_KEY_SET";
@@ -30,6 +31,9 @@ struct Inner {
     config: Config,
     /// Attempts per send; retrying is safe because of the event id seed (docs/protocol.md §4.3).
     send_attempts: u32,
+    /// Middleware of every endpoint built with this client and of its sends
+    /// (docs/protocol.md §7.15).
+    middleware: Stack,
 }
 
 /// Why events were not sent. Messages never contain the event key.
@@ -76,6 +80,14 @@ pub enum ApiError {
     Body(#[source] serde_json::Error),
 }
 
+/// What `POST /v1/signals` answered: the run the signal resumed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalSent {
+    /// The id of the run that was waiting for the signal.
+    #[serde(default)]
+    pub run_id: String,
+}
+
 /// What `/fn/register` answered.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct RegisterResponse {
@@ -102,6 +114,7 @@ impl Client {
                 http,
                 config,
                 send_attempts: 3,
+                middleware: Stack::default(),
             }),
         }
     }
@@ -113,10 +126,32 @@ impl Client {
             http: self.inner.http.clone(),
             config: self.inner.config.clone(),
             send_attempts: attempts.max(1),
+            middleware: self.inner.middleware.clone(),
         };
         Client {
             inner: Arc::new(inner),
         }
+    }
+
+    /// Adds a middleware (docs/protocol.md §7.15): it wraps the runs of every endpoint built
+    /// with this client (outside the endpoint's and functions' own) and sees every event
+    /// the client sends. The first added is the outermost.
+    pub fn with_middleware(self, middleware: impl Middleware) -> Self {
+        let added: Arc<dyn Middleware> = Arc::new(middleware);
+        let stack = Stack::concat(self.inner.middleware.all(), &[added]);
+        let inner = Inner {
+            http: self.inner.http.clone(),
+            config: self.inner.config.clone(),
+            send_attempts: self.inner.send_attempts,
+            middleware: stack,
+        };
+        Client {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub(crate) fn middleware(&self) -> &[Arc<dyn Middleware>] {
+        self.inner.middleware.all()
     }
 
     /// The configuration.
@@ -143,7 +178,12 @@ impl Client {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let body = encode_events(events, chrono::Utc::now().timestamp_millis())?;
+        let mut body = encode_events(events, chrono::Utc::now().timestamp_millis())?;
+        if !self.inner.middleware.is_empty() {
+            if let Some(changed) = self.inner.middleware.on_send_event(&body) {
+                body = changed;
+            }
+        }
         let key = match (self.inner.config.event_key(), self.inner.config.mode()) {
             (Some(key), _) => key.expose().to_owned(),
             (None, Mode::Dev) => DEV_EVENT_KEY.to_owned(),
@@ -176,6 +216,40 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
         }
+    }
+
+    /// Sends a signal to the run waiting for it (`step.wait_for_signal`, docs/protocol.md
+    /// §8.7): `POST {api}/v1/signals`. No run waiting for it is
+    /// [`ApiError::Status`] with `404`.
+    pub async fn send_signal<T: Serialize + ?Sized>(
+        &self,
+        signal: &str,
+        data: &T,
+    ) -> Result<SignalSent, ApiError> {
+        #[derive(Serialize)]
+        struct Body<'a, T: ?Sized> {
+            signal: &'a str,
+            data: &'a T,
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            data: Option<SignalSent>,
+        }
+        let body = serde_json::to_vec(&Body { signal, data }).map_err(ApiError::Body)?;
+        let url = self.api_url(&["v1", "signals"]);
+        let res = self
+            .api_call(|bearer| {
+                with_bearer(
+                    self.request(reqwest::Method::POST, url.clone())
+                        .body(body.clone()),
+                    bearer,
+                )
+            })
+            .await?;
+        let bytes = res.bytes().await.map_err(ApiError::Transport)?;
+        let answer: Answer = serde_json::from_slice(&bytes).map_err(ApiError::Body)?;
+        Ok(answer.data.unwrap_or_default())
     }
 
     /// `POST {api}/fn/register` (docs/protocol.md §6.2).

@@ -35,6 +35,11 @@ use crate::step::{Mode, Shared, Step, StepOutcome, retry_after_value};
 /// outside steps, before answering "step not found" (docs/protocol.md §7.13).
 pub(crate) const TARGET_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a discovery call that found new steps while memoized ones are unreached waits
+/// for the code to reach them (a branch awaiting I/O outside steps) before it reports a
+/// divergence (docs/protocol.md §7.16).
+pub(crate) const DIVERGENCE_GRACE: Duration = Duration::from_secs(1);
+
 /// Self-wakes handled in one poll before yielding to the runtime, so a handler that keeps
 /// waking itself cannot starve other tasks.
 const MAX_SPINS: usize = 32;
@@ -131,6 +136,11 @@ pub(crate) async fn drive(
                 if let Some(session) = session.as_mut() {
                     if let Err(fallback) = session.flush().await {
                         return fallback;
+                    }
+                }
+                if result.is_ok() && drive.shared.checks_determinism() {
+                    if let Some(diverged) = drive.shared.returned_without_memoized_steps() {
+                        return diverged;
                     }
                 }
                 return complete(result, drive.shared.elapsed());
@@ -307,6 +317,21 @@ impl Drive {
             Mode::Discovery { .. } => {
                 if state.found().is_empty() {
                     Next::Wait
+                } else if self.shared.checks_determinism() && state.has_unreached_memo() {
+                    // docs/protocol.md §7.16: new steps while memoized ones are unreached; a
+                    // branch awaiting other I/O may still reach them within a grace period.
+                    let grace = self
+                        .grace
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(DIVERGENCE_GRACE)));
+                    let expired = grace
+                        .as_mut()
+                        .poll(&mut Context::from_waker(Waker::noop()))
+                        .is_ready();
+                    if expired {
+                        Next::Stop(Stop::Respond(state.diverged_replay()))
+                    } else {
+                        Next::Wait
+                    }
                 } else {
                     Next::Stop(Stop::Found)
                 }

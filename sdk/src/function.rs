@@ -73,6 +73,8 @@ pub struct Function {
     opts: FunctionOpts,
     handler: Arc<dyn ErasedHandler>,
     on_failure: Option<Arc<dyn ErasedHandler>>,
+    /// This function's own middleware, inside the endpoint's (docs/protocol.md §7.15).
+    middleware: Vec<Arc<dyn crate::Middleware>>,
 }
 
 impl fmt::Debug for Function {
@@ -101,6 +103,7 @@ impl Function {
                 _types: PhantomData,
             }),
             on_failure: None,
+            middleware: Vec::new(),
         }
     }
 
@@ -173,6 +176,18 @@ impl Function {
             opts.trigger(Trigger::event_of::<E>())
         };
         Function::new(opts, handler)
+    }
+
+    /// Adds a middleware around this function's runs (and its failure handler's), inside
+    /// the client's and the endpoint's (docs/protocol.md §7.15). The first added is the
+    /// outermost of the function's own.
+    pub fn middleware(mut self, middleware: impl crate::Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    pub(crate) fn own_middleware(&self) -> &[Arc<dyn crate::Middleware>] {
+        &self.middleware
     }
 
     /// Adds an on-failure handler, registered as the separate function `<id>-failure`

@@ -173,6 +173,137 @@
 //! let one_call_per_step = FunctionOpts::new("audit").without_checkpointing();
 //! # let _ = (config, classic, opts, one_call_per_step);
 //! ```
+//!
+//! # Middleware
+//!
+//! A [`Middleware`] sees every call of a run (`on_run_start`, `before_execution`,
+//! `after_execution`), wraps each attempt of a step body (`wrap_step`), may change the
+//! input event, step outputs and the function's output, hears how the run ended
+//! (`on_run_complete`, `on_run_error`) and sees every event the client sends
+//! (`on_send_event`). Several compose as an onion: the client's, then the endpoint's, then
+//! the function's (`Function::middleware`), each in registration order, **the first registered outermost** (its `wrap_step` wraps all the
+//! others; "after" hooks run innermost first). With none registered they cost one check per
+//! call and per step (under 1 % of a call's instructions, `docs/benchmarks.md`); a
+//! registered middleware also costs a parse of the triggering event and of the output per
+//! call (for `transform_input` / `transform_output`). See [`middleware`] and
+//! `docs/protocol.md §7.15`.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use inngest_sdk::middleware::{BoxFuture, Next, RunError, StepInfo, StepResult};
+//! use inngest_sdk::{Client, Config, Endpoint, Middleware, RunContext};
+//!
+//! /// Logs every failed step attempt and counts them.
+//! #[derive(Default)]
+//! struct StepFailures(AtomicU64);
+//!
+//! impl Middleware for StepFailures {
+//!     fn wrap_step<'a>(&'a self, step: &'a StepInfo, next: Next<'a>) -> BoxFuture<'a, StepResult> {
+//!         Box::pin(async move {
+//!             let result = next.run().await;
+//!             if let Err(error) = &result {
+//!                 let total = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+//!                 tracing::warn!(run_id = %step.run.run_id, step = %step.id,
+//!                     attempt = step.run.attempt, total, %error, "step attempt failed");
+//!             }
+//!             result
+//!         })
+//!     }
+//!
+//!     fn on_run_error(&self, run: &RunContext, error: &RunError<'_>) {
+//!         tracing::error!(run_id = %run.run_id, error = %error.message, "run failed");
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::new(Config::dev()).with_middleware(StepFailures::default());
+//! let endpoint = Endpoint::builder("my-app", client).build()?;
+//! # let _ = endpoint;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Signals
+//!
+//! A run waits for a named signal ([`Step::wait_for_signal`], with a timeout and a
+//! [`SignalConflict`] policy for a second waiter), and anyone sends it with
+//! [`Client::send_signal`] or, durably from another run, [`Step::send_signal`]
+//! (`docs/protocol.md §8.7`).
+//!
+//! ```
+//! use std::time::Duration;
+//! use inngest_sdk::{Error, Function, FunctionOpts, Input, SignalConflict, Step, Trigger, WaitForSignal};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Approval { approved_by: String }
+//!
+//! let publish = Function::new(
+//!     FunctionOpts::new("publish").trigger(Trigger::event("doc/submitted")),
+//!     |input: Input<serde_json::Value>, step: Step| async move {
+//!         let doc = input.event.data["id"].as_str().unwrap_or_default().to_owned();
+//!         let wait = WaitForSignal::new(format!("approval/{doc}"), Duration::from_secs(86_400))
+//!             .on_conflict(SignalConflict::Replace);
+//!         match step.wait_for_signal::<Approval>("await-approval", wait).await? {
+//!             Some(signal) => Ok::<_, Error>(format!("approved by {}", signal.data.approved_by)),
+//!             None => Ok("expired".to_owned()),
+//!         }
+//!     },
+//! );
+//! // Elsewhere: client.send_signal("approval/42", &Approval { approved_by: "ada".into() }).await?;
+//! # let _ = publish;
+//! ```
+//!
+//! # Fetch and AI steps
+//!
+//! [`Step::fetch`] asks the executor to make an HTTP request for the run, and
+//! `step.ai().infer` to call an OpenAI-compatible model ([`Ai::infer`]): a slow request
+//! costs no worker time, and the response is memoized like a step's output
+//! (`docs/protocol.md §8.8`, `§8.9`).
+//!
+//! ```
+//! use inngest_sdk::{AiModel, ChatMessage, ChatRequest, Error, FetchRequest, Function, FunctionOpts, Input, Step, Trigger};
+//!
+//! let summarize = Function::new(
+//!     FunctionOpts::new("summarize").trigger(Trigger::event("page/added")),
+//!     |input: Input<serde_json::Value>, step: Step| async move {
+//!         let url = input.event.data["url"].as_str().unwrap_or_default().to_owned();
+//!         let page = step.fetch("download", FetchRequest::get(url)).await?;
+//!         if !page.is_success() {
+//!             return Err(Error::non_retriable(format!("the page answered {}", page.status_code)));
+//!         }
+//!         let model = AiModel::openai_compatible("https://api.openai.com/v1", "sk-…");
+//!         let request = ChatRequest::new("gpt-4o-mini", vec![
+//!             ChatMessage::system("Summarize in one sentence."),
+//!             ChatMessage::user(page.body),
+//!         ]);
+//!         let answer = step.ai().infer("summarize", &model, &request).await?;
+//!         Ok::<_, Error>(answer.text().unwrap_or_default().to_owned())
+//!     },
+//! );
+//! # let _ = summarize;
+//! ```
+//!
+//! # Non-determinism detection
+//!
+//! In dev mode (the dev server, the fake executor), a call whose replay leaves memoized
+//! steps unreached while it finds new steps (after a one-second grace for I/O outside
+//! steps) or returns fails the run with a non-retriable `NonDeterminismError` naming the
+//! steps: a step renamed, reordered or skipped between attempts is found at once, where the
+//! official SDKs only warn. Parallel steps and branches on memoized outputs are
+//! deterministic and pass (`docs/protocol.md §7.16`).
+//!
+//! ```
+//! use inngest_sdk::{Client, Config, Endpoint};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // On by default in dev mode, off in cloud mode; either can be overridden.
+//! let endpoint = Endpoint::builder("my-app", Client::new(Config::dev()))
+//!     .determinism_check(false)
+//!     .build()?;
+//! # let _ = endpoint;
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
@@ -185,6 +316,7 @@ mod engine;
 mod error;
 mod event;
 mod function;
+pub mod middleware;
 mod run;
 mod step;
 
@@ -208,7 +340,7 @@ pub mod __private {
     pub use crate::core::{checkpoint, config, hash, op, response, signature, sync, time, wire};
 }
 
-pub use client::{ApiError, Client, SendError};
+pub use client::{ApiError, Client, SendError, SignalSent};
 pub use clock::{Clock, SystemClock};
 pub use config::{Config, ConfigError, EventKey, Mode};
 pub use core::checkpoint::Checkpointing;
@@ -223,5 +355,9 @@ pub use endpoint::{BuildError, DEFAULT_MAX_BODY_BYTES, Endpoint, EndpointBuilder
 pub use error::{Error, Retry, RetryAt, StepError};
 pub use event::{Event, EventType, FunctionFailed};
 pub use function::{Function, Input};
+pub use middleware::Middleware;
 pub use run::{FunctionRef, RunContext};
-pub use step::{SendEventResult, Step, WaitForEvent};
+pub use step::{
+    Ai, AiModel, ChatChoice, ChatMessage, ChatRequest, ChatResponse, ChatUsage, FetchRequest,
+    FetchResponse, SendEventResult, Signal, SignalConflict, Step, WaitForEvent, WaitForSignal,
+};

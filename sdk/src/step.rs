@@ -9,6 +9,7 @@
 use std::convert::Infallible;
 use std::future::{Future, pending, poll_fn};
 use std::marker::PhantomData;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -26,7 +27,18 @@ use crate::core::time::{format_duration, format_rfc3339};
 use crate::core::wire::{ErrorBody, Memo, RawJson, RunMemo};
 use crate::error::{Error, Retry, RetryAt, StepError};
 use crate::event::{Event, EventType};
+use crate::middleware::Stack;
 use crate::run::{FunctionRef, RunContext};
+
+mod ai;
+mod determinism;
+mod fetch;
+mod hooks;
+mod signal;
+pub use ai::{Ai, AiModel, ChatChoice, ChatMessage, ChatRequest, ChatResponse, ChatUsage};
+pub use fetch::{FetchRequest, FetchResponse};
+use hooks::wrapped_step;
+pub use signal::{Signal, SignalConflict, WaitForSignal};
 
 /// The step tool handed to a function's handler. Cheap to clone; clones share the run.
 #[derive(Clone)]
@@ -54,6 +66,12 @@ pub(crate) struct Shared {
     clock: Arc<dyn Clock>,
     /// The run, for the step spans and logs.
     run: RunContext,
+    /// Middleware around the step bodies (docs/protocol.md §7.15); empty costs one check.
+    middleware: Stack,
+    /// Set once `before_execution` was reported for this call.
+    executing_new_code: AtomicBool,
+    /// Whether a replay that diverges from the memo fails (docs/protocol.md §7.16).
+    check_determinism: bool,
 }
 
 /// Per-request step state (docs/protocol.md §7.3).
@@ -81,6 +99,8 @@ pub(crate) struct RunState {
     resume: Option<(String, Box<RawValue>)>,
     /// The waker of the step waiting to be resumed.
     resume_waker: Option<Waker>,
+    /// User ids of `step.ai().wrap` steps, whose ops are marked as AI (docs/protocol.md §8.9).
+    ai_wrapped: Vec<String>,
 }
 
 /// Discovery, or a call targeting one planned step.
@@ -261,8 +281,19 @@ impl Step {
                 now: clock.now(),
                 clock,
                 run,
+                middleware: Stack::default(),
+                executing_new_code: AtomicBool::new(false),
+                check_determinism: false,
             }),
         }
+    }
+
+    /// Wraps the run's steps in `middleware` (a fresh step tool only, before it is shared).
+    pub(crate) fn with_middleware(mut self, middleware: Stack) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.middleware = middleware;
+        }
+        self
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -318,6 +349,7 @@ impl Step {
             || Op::new(OpCode::StepPlanned, String::new(), id),
             |raw| run_result(id, raw),
         );
+        self.shared.after_registration(registration.is_new());
         let plan = match registration {
             Registration::Ran(result) => RunPlan::Done(result),
             Registration::Memoized(raw) => RunPlan::Done(decode_run_memo(id, raw.get())),
@@ -360,10 +392,18 @@ impl Step {
                 .lock()
                 .checkpointing
                 .then(|| (std::time::SystemTime::now(), std::time::Instant::now()));
-            let result = tracing::Instrument::instrument(body(), span)
-                .await
-                .map_err(Into::into)
-                .and_then(|output| to_raw(&output));
+            let body = async move {
+                body()
+                    .await
+                    .map_err(Into::into)
+                    .and_then(|output| to_raw(&output))
+            };
+            let result = if shared.middleware.is_empty() {
+                tracing::Instrument::instrument(body, span).await
+            } else {
+                let wrapped = wrapped_step(Arc::clone(&shared), user_id.clone(), index, body);
+                tracing::Instrument::instrument(wrapped, span).await
+            };
             let mut outcome = shared.step_outcome(&hash, &user_id, index, result);
             if let Some((wall, monotonic)) = started {
                 outcome.op.timing = Some(timing(wall, monotonic.elapsed()));
@@ -404,8 +444,12 @@ impl Step {
         until: DateTime<Utc>,
     ) -> impl Future<Output = ()> + Send + 'static {
         if until <= self.shared.now {
-            // Keep the repeat counter in step with replays that do sleep (docs/protocol.md §1.2).
-            self.shared.lock().counter.next_digest(id);
+            // Keep the repeat counter in step with replays that do sleep (docs/protocol.md §1.2),
+            // and count the sleep as reached if an earlier call made it (§7.16).
+            let mut state = self.shared.lock();
+            let (digest, _) = state.counter.next_digest(id);
+            state.memo.take(&digest);
+            drop(state);
             return resolve_or_park(None);
         }
         let registration = self.register_other(id, || {
@@ -474,7 +518,10 @@ impl Step {
             Ok(payload) => payload,
             Err(error) => {
                 // Keep the repeat counter in step with replays (docs/protocol.md §1.2).
-                self.shared.lock().counter.next_digest(id);
+                let mut state = self.shared.lock();
+                let (digest, _) = state.counter.next_digest(id);
+                state.memo.take(&digest);
+                drop(state);
                 let failure = StepError::failed(id, error.to_body());
                 return invoke_result(Err(failure), None);
             }
@@ -511,7 +558,9 @@ impl Step {
 
     /// Registers a step other than `step.run`: see [`Step::register`].
     fn register_other(&self, id: &str, op: impl FnOnce() -> Op) -> Registration {
-        self.register(id, Kind::Other, op, |_| None::<Infallible>).1
+        let registration = self.register(id, Kind::Other, op, |_| None::<Infallible>).1;
+        self.shared.after_registration(registration.is_new());
+        registration
     }
 
     /// Registers a step: hashes its id, takes its memoized value, or records it as found.
@@ -587,11 +636,18 @@ impl Shared {
         index: u32,
         result: Result<Box<RawValue>, Error>,
     ) -> StepOutcome {
-        let (attempt, max_attempts) = {
+        let (attempt, max_attempts, ai_wrapped) = {
             let state = self.lock();
-            (state.attempt, state.max_attempts)
+            (
+                state.attempt,
+                state.max_attempts,
+                state.is_ai_wrapped(user_id),
+            )
         };
         let mut op = Op::new(OpCode::StepRun, hash, user_id);
+        if ai_wrapped {
+            op.opts = Some(ai::wrap_opts());
+        }
         op.userland = (index > 0).then(|| Userland {
             id: user_id.to_owned(),
             index,
@@ -653,6 +709,7 @@ impl RunState {
             checkpointing: false,
             resume: None,
             resume_waker: None,
+            ai_wrapped: Vec::new(),
         }
     }
 

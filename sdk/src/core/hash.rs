@@ -158,6 +158,18 @@ impl<V> DigestTable<V> {
         }
     }
 
+    /// Every key, in no particular order.
+    pub fn keys(&self) -> impl Iterator<Item = &StepDigest> {
+        let (small, large) = match &self.repr {
+            Repr::Small(entries) => (Some(entries.iter().map(|(k, _)| k)), None),
+            Repr::Large(map) => (None, Some(map.keys())),
+        };
+        small
+            .into_iter()
+            .flatten()
+            .chain(large.into_iter().flatten())
+    }
+
     /// Every value, in no particular order.
     pub fn values(&self) -> impl Iterator<Item = &V> {
         let (small, large) = match &self.repr {

@@ -22,6 +22,13 @@ pub enum OpCode {
     WaitForEvent,
     /// `step.invoke`.
     InvokeFunction,
+    /// `step.wait_for_signal` (docs/protocol.md §8.7).
+    WaitForSignal,
+    /// `step.fetch`: the executor makes the HTTP request (docs/protocol.md §8.8).
+    Gateway,
+    /// `step.ai.infer`: the executor calls the model (docs/protocol.md §8.9).
+    #[serde(rename = "AIGateway")]
+    AiGateway,
 }
 
 /// One op of a `206` body.
@@ -109,6 +116,21 @@ pub enum OpOpts {
         #[serde(skip_serializing_if = "Option::is_none")]
         timeout: Option<String>,
     },
+    /// `WaitForSignal`, `Gateway` and `AIGateway` ops: their options as built by their own
+    /// modules (docs/protocol.md §8.7–8.9).
+    Json(RawOpts),
+}
+
+/// Options serialized by the step that built them. `Debug` does not print them: an
+/// `AIGateway` op carries the model's API key (docs/protocol.md §8.9).
+#[derive(Clone, Serialize)]
+#[serde(transparent)]
+pub struct RawOpts(pub Box<RawValue>);
+
+impl std::fmt::Debug for RawOpts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawOpts(..)")
+    }
 }
 
 /// The payload of an `InvokeFunction` op.

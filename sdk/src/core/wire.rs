@@ -13,7 +13,7 @@ use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use super::hash::{DigestTable, StepDigest, parse_step_hash};
+use super::hash::{DigestTable, StepDigest, parse_step_hash, push_step_hash};
 
 /// One JSON value inside a shared text (the body of a call request, or a run-state response
 /// from the API). Cloning or keeping one costs a reference count, never a copy.
@@ -342,6 +342,21 @@ impl Memo {
         self.values
             .values()
             .map(|&(start, end)| &self.text[start..end])
+    }
+
+    /// The hashed ids of the memoized values, sorted.
+    pub fn hashes(&self) -> Vec<String> {
+        let mut hashes: Vec<String> = self
+            .values
+            .keys()
+            .map(|digest| {
+                let mut hash = String::with_capacity(40);
+                push_step_hash(digest, &mut hash);
+                hash
+            })
+            .collect();
+        hashes.sort();
+        hashes
     }
 
     /// Removes and returns the memoized value of the step with this digest.

@@ -57,10 +57,25 @@ impl Endpoint {
                 Err(refused) => return refused.into_response(),
             }
         };
-        let response = match started {
-            Ok(future) => drive(future, step, checkpoint).await,
+        let hooked = (!entry.middleware.is_empty()).then(|| Arc::clone(step.shared()));
+        // Everything the run logs in this call (its steps' spans included) names the run.
+        let span = tracing::info_span!(
+            "run",
+            function = %entry.composite_id,
+            run_id = %run_id,
+            attempt = step.shared().run_context().attempt,
+        );
+        let mut response = match started {
+            // Without a subscriber the span is disabled: the call's future is not wrapped.
+            Ok(future) if span.is_disabled() => drive(future, step, checkpoint).await,
+            Ok(future) => {
+                tracing::Instrument::instrument(drive(future, step, checkpoint), span).await
+            }
             Err(error) => error_response(&error),
         };
+        if let Some(shared) = hooked {
+            response = hooks::end_call(&shared, response);
+        }
         log_response(&entry.composite_id, &run_id, &response);
         response.into_http()
     }
@@ -154,6 +169,7 @@ impl Endpoint {
             max_attempts,
             function_id: entry.composite_id.clone(),
         };
+        let memoized_steps = steps.len();
         let state = RunState::new(steps, mode, ctx.attempt, max_attempts);
         let step = Step::new(
             Arc::clone(&self.inner.app_id),
@@ -162,6 +178,16 @@ impl Endpoint {
             run.clone(),
             state,
         );
+        let mut event = event;
+        if !entry.middleware.is_empty() {
+            event = hooks::start_call(&entry.middleware, &run, memoized_steps, event);
+        }
+        let step = step
+            .with_middleware(entry.middleware.clone())
+            .with_determinism_check(self.inner.check_determinism);
+        if memoized_steps == 0 && !entry.middleware.is_empty() {
+            step.shared().start_new_code();
+        }
         let input = RawInput { event, events, run };
         let future = entry.handler.start(input, step.clone());
         Ok(Started {

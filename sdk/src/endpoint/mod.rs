@@ -30,12 +30,14 @@ use crate::core::wire::{CallRequest, ErrorBody};
 use crate::engine::{Checkpoint, drive};
 use crate::error::Error;
 use crate::function::{ErasedHandler, Function, HandlerFuture, RawInput};
+use crate::middleware::{Middleware, Stack};
 use crate::run::RunContext;
 use crate::step::{Mode as StepMode, RunState, Step};
 
 mod call;
 #[cfg(feature = "connect")]
 mod connect;
+mod hooks;
 mod introspect;
 mod sync;
 /// Default cap on request bodies: the executor sends up to 4 MiB of state inline and
@@ -55,6 +57,8 @@ struct Inner {
     client: Client,
     clock: Arc<dyn Clock>,
     max_body_bytes: usize,
+    /// Whether replays are checked for non-determinism (docs/protocol.md §7.16).
+    check_determinism: bool,
     /// Registry in declaration order (sync lists them in this order).
     entries: Vec<Entry>,
     /// Composite id and bare id → index in `entries`; foldhash, because the ids are the
@@ -66,6 +70,8 @@ struct Entry {
     opts: FunctionOpts,
     composite_id: String,
     handler: Arc<dyn ErasedHandler>,
+    /// The client's, the endpoint's, then the function's middleware (docs/protocol.md §7.15).
+    middleware: Stack,
 }
 
 impl fmt::Debug for Endpoint {
@@ -87,6 +93,8 @@ pub struct EndpointBuilder {
     clock: Arc<dyn Clock>,
     max_body_bytes: usize,
     functions: Vec<Function>,
+    middleware: Vec<Arc<dyn Middleware>>,
+    check_determinism: Option<bool>,
 }
 
 impl fmt::Debug for EndpointBuilder {
@@ -152,6 +160,21 @@ impl EndpointBuilder {
         self
     }
 
+    /// Adds a middleware around the runs of this endpoint's functions (docs/protocol.md
+    /// §7.15), inside the client's. The first added is the outermost.
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// Fails a run whose replay diverges from its memoized steps with a non-retriable
+    /// `NonDeterminismError` naming them (docs/protocol.md §7.16). Default: on in dev mode,
+    /// off in cloud mode.
+    pub fn determinism_check(mut self, on: bool) -> Self {
+        self.check_determinism = Some(on);
+        self
+    }
+
     /// Sets the request body cap (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
@@ -169,7 +192,13 @@ impl EndpointBuilder {
         }
         let mut entries = Vec::new();
         let mut by_id = HashMap::default();
+        let middleware = Stack::concat(self.client.middleware(), &self.middleware);
         for function in self.functions {
+            let function_middleware = if function.own_middleware().is_empty() {
+                middleware.clone()
+            } else {
+                Stack::concat(middleware.all(), function.own_middleware())
+            };
             for (opts, handler) in function.into_entries(&self.app_id) {
                 if opts.id().is_empty() {
                     return Err(BuildError::EmptyFunctionId);
@@ -184,11 +213,16 @@ impl EndpointBuilder {
                     opts,
                     composite_id,
                     handler,
+                    middleware: function_middleware.clone(),
                 });
             }
         }
+        let check_determinism = self
+            .check_determinism
+            .unwrap_or(self.client.config().mode() == Mode::Dev);
         Ok(Endpoint {
             inner: Arc::new(Inner {
+                check_determinism,
                 app_id: self.app_id.into(),
                 app_version: self.app_version,
                 framework: self.framework,
@@ -223,6 +257,8 @@ impl Endpoint {
             clock: Arc::new(SystemClock),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             functions: Vec::new(),
+            middleware: Vec::new(),
+            check_determinism: None,
         }
     }
 

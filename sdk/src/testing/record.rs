@@ -157,6 +157,8 @@ pub enum StepKind {
     WaitForEvent,
     /// `step.invoke`.
     Invoke,
+    /// `step.wait_for_signal`.
+    WaitForSignal,
 }
 
 /// A completed step: its memoized result.

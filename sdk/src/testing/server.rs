@@ -22,7 +22,36 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v0/runs/{run_id}/batch", get(run_batch))
         .route("/v0/runs/{run_id}/actions", get(run_actions))
         .route("/v1/checkpoint/{run_id}/async", post(checkpoint_async))
+        .route("/v1/signals", post(receive_signal))
         .with_state(shared)
+}
+
+/// `POST /v1/signals` (docs/protocol.md §8.7): `{"signal", "data"}` resumes the run waiting
+/// for the signal; `404` when none does.
+async fn receive_signal(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !shared.authorized(&headers) {
+        return json(StatusCode::UNAUTHORIZED, &json!({"error": "unauthorized"}));
+    }
+    let body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+    let Some(signal) = body.get("signal").and_then(Value::as_str) else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "the body has no signal"}),
+        );
+    };
+    let data = body.get("data").cloned().unwrap_or(Value::Null);
+    let now = shared.clock.now();
+    match shared.lock().receive_signal(signal, data, now) {
+        Some(run_id) => json(StatusCode::OK, &json!({"data": {"run_id": run_id}})),
+        None => json(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "No signal found", "data": null, "status": 404}),
+        ),
+    }
 }
 
 /// `POST /e/{key}`: one event or an array (docs/protocol.md §8.2). Any key is accepted.

@@ -98,6 +98,12 @@ enum Pending {
         name: String,
         expires: Option<DateTime<Utc>>,
     },
+    /// A `WaitForSignal` (docs/protocol.md §8.7, `state/signal.rs`).
+    Signal {
+        name: String,
+        signal: String,
+        expires: DateTime<Utc>,
+    },
 }
 
 impl Pending {
@@ -107,6 +113,7 @@ impl Pending {
             Pending::Sleep { until, .. } => Some(*until),
             Pending::Wait { expires, .. } => Some(*expires),
             Pending::Invoke { expires, .. } => *expires,
+            Pending::Signal { expires, .. } => Some(*expires),
         }
     }
 }
@@ -274,6 +281,7 @@ impl StepDone {
 mod calls;
 mod events;
 mod registry;
+mod signal;
 mod snapshots;
 mod timers;
 

@@ -313,12 +313,17 @@ impl State {
                         return self.invalid_op(run, message, now);
                     }
                 }
+                "waitforsignal" if !already_pending => {
+                    if let Err(message) = self.wait_for_signal(run, hash, name, &op, now) {
+                        return self.invalid_op(run, message, now);
+                    }
+                }
                 "runcomplete" => {
                     let data = op.get("data").cloned().unwrap_or(Value::Null);
                     return self.finish(run, Outcome::Completed(data), now);
                 }
                 "discoveryrequest" => progress = true,
-                "stepplanned" | "sleep" | "waitforevent" | "invokefunction" => {}
+                "stepplanned" | "sleep" | "waitforevent" | "invokefunction" | "waitforsignal" => {}
                 other => {
                     return self.invalid_op(
                         run,

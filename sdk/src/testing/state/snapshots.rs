@@ -55,7 +55,7 @@ impl State {
         let has = |f: fn(&Pending) -> bool| r.pending.values().any(f);
         if self.queue.iter().any(|q| q.run == run) || has(|p| matches!(p, Pending::Planned)) {
             RunStatus::Running
-        } else if has(|p| matches!(p, Pending::Wait { .. })) {
+        } else if has(|p| matches!(p, Pending::Wait { .. } | Pending::Signal { .. })) {
             RunStatus::Waiting
         } else if has(|p| matches!(p, Pending::Invoke { .. })) {
             RunStatus::Invoking

@@ -37,6 +37,10 @@ impl State {
                         "name": "InngestInvokeTimeoutError",
                         "message": "Timed out waiting for invoked function to complete",
                     })),
+                Some(Pending::Signal { name, .. }) => {
+                    StepDone::new(&hash, name, StepKind::WaitForSignal)
+                        .output(Value::Null, Value::Null)
+                }
                 Some(Pending::Planned) | None => continue,
             };
             self.complete_step(run, step, now);
