@@ -74,7 +74,7 @@ pub struct Function {
     handler: Arc<dyn ErasedHandler>,
     on_failure: Option<Arc<dyn ErasedHandler>>,
     /// This function's own middleware, inside the endpoint's (docs/protocol.md §7.15).
-    middleware: Vec<Arc<dyn crate::Middleware>>,
+    middleware: Vec<Arc<dyn crate::middleware::Middleware>>,
 }
 
 impl fmt::Debug for Function {
@@ -181,12 +181,12 @@ impl Function {
     /// Adds a middleware around this function's runs (and its failure handler's), inside
     /// the client's and the endpoint's (docs/protocol.md §7.15). The first added is the
     /// outermost of the function's own.
-    pub fn middleware(mut self, middleware: impl crate::Middleware) -> Self {
+    pub fn middleware(mut self, middleware: impl crate::middleware::Middleware) -> Self {
         self.middleware.push(Arc::new(middleware));
         self
     }
 
-    pub(crate) fn own_middleware(&self) -> &[Arc<dyn crate::Middleware>] {
+    pub(crate) fn own_middleware(&self) -> &[Arc<dyn crate::middleware::Middleware>] {
         &self.middleware
     }
 

@@ -357,7 +357,7 @@ pub use event::{Event, EventType, FunctionFailed};
 pub use function::{Function, Input};
 pub use middleware::Middleware;
 pub use run::{FunctionRef, RunContext};
-pub use step::{
-    Ai, AiModel, ChatChoice, ChatMessage, ChatRequest, ChatResponse, ChatUsage, FetchRequest,
-    FetchResponse, SendEventResult, Signal, SignalConflict, Step, WaitForEvent, WaitForSignal,
-};
+pub use step::ai::{Ai, AiModel, ChatChoice, ChatMessage, ChatRequest, ChatResponse, ChatUsage};
+pub use step::fetch::{FetchRequest, FetchResponse};
+pub use step::signal::{Signal, SignalConflict, WaitForSignal};
+pub use step::{SendEventResult, Step, WaitForEvent};

@@ -30,15 +30,14 @@ use crate::event::{Event, EventType};
 use crate::middleware::Stack;
 use crate::run::{FunctionRef, RunContext};
 
-mod ai;
+// Step families in their own files, each with its own `impl Step`; the crate root
+// re-exports their public types (a re-export here would make each child and this file
+// import each other).
+pub(crate) mod ai;
 mod determinism;
-mod fetch;
+pub(crate) mod fetch;
 mod hooks;
-mod signal;
-pub use ai::{Ai, AiModel, ChatChoice, ChatMessage, ChatRequest, ChatResponse, ChatUsage};
-pub use fetch::{FetchRequest, FetchResponse};
-use hooks::wrapped_step;
-pub use signal::{Signal, SignalConflict, WaitForSignal};
+pub(crate) mod signal;
 
 /// The step tool handed to a function's handler. Cheap to clone; clones share the run.
 #[derive(Clone)]
@@ -401,7 +400,8 @@ impl Step {
             let result = if shared.middleware.is_empty() {
                 tracing::Instrument::instrument(body, span).await
             } else {
-                let wrapped = wrapped_step(Arc::clone(&shared), user_id.clone(), index, body);
+                let wrapped =
+                    Shared::wrapped_step(Arc::clone(&shared), user_id.clone(), index, body);
                 tracing::Instrument::instrument(wrapped, span).await
             };
             let mut outcome = shared.step_outcome(&hash, &user_id, index, result);
@@ -646,7 +646,7 @@ impl Shared {
         };
         let mut op = Op::new(OpCode::StepRun, hash, user_id);
         if ai_wrapped {
-            op.opts = Some(ai::wrap_opts());
+            op.opts = Some(OpOpts::ai_wrap());
         }
         op.userland = (index > 0).then(|| Userland {
             id: user_id.to_owned(),

@@ -127,6 +127,15 @@ pub enum OpOpts {
 #[serde(transparent)]
 pub struct RawOpts(pub Box<RawValue>);
 
+impl OpOpts {
+    /// `opts` of a `step.ai().wrap` op: a step run marked as AI (docs/protocol.md §8.9).
+    pub(crate) fn ai_wrap() -> Self {
+        let raw =
+            RawValue::from_string(r#"{"type":"step.ai.wrap"}"#.to_owned()).expect("a JSON literal");
+        OpOpts::Json(RawOpts(raw))
+    }
+}
+
 impl std::fmt::Debug for RawOpts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RawOpts(..)")

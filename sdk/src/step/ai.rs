@@ -250,7 +250,7 @@ impl Ai<'_> {
             .rev()
             .find(|found| found.op.name == id && found.op.opts.is_none())
         {
-            found.op.opts = Some(wrap_opts());
+            found.op.opts = Some(OpOpts::ai_wrap());
         }
         drop(state);
         future
@@ -262,13 +262,6 @@ impl RunState {
     pub(super) fn is_ai_wrapped(&self, user_id: &str) -> bool {
         self.ai_wrapped.iter().any(|id| id == user_id)
     }
-}
-
-/// `opts` of a `step.ai().wrap` op.
-pub(super) fn wrap_opts() -> OpOpts {
-    let raw = serde_json::value::RawValue::from_string(r#"{"type":"step.ai.wrap"}"#.to_owned())
-        .expect("a JSON literal");
-    OpOpts::Json(RawOpts(raw))
 }
 
 #[cfg(test)]

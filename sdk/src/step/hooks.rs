@@ -9,23 +9,25 @@ use super::{Registration, Shared};
 use crate::middleware::{BoxFuture, Stack, StepInfo, StepResult};
 use crate::run::RunContext;
 
-/// A step body inside every middleware's `wrap_step`, boxed: the step's own future stays
-/// as small as without middleware. The body may borrow from the handler (`'b`), as
-/// `Step::run`'s may.
-pub(super) fn wrapped_step<'b>(
-    shared: Arc<Shared>,
-    user_id: String,
-    index: u32,
-    body: impl Future<Output = StepResult> + Send + 'b,
-) -> BoxFuture<'b, StepResult> {
-    Box::pin(async move {
-        let info = StepInfo {
-            run: shared.run.clone(),
-            id: user_id,
-            index,
-        };
-        shared.middleware.wrap_step(&info, Box::pin(body)).await
-    })
+impl Shared {
+    /// A step body inside every middleware's `wrap_step`, boxed: the step's own future stays
+    /// as small as without middleware. The body may borrow from the handler (`'b`), as
+    /// `Step::run`'s may.
+    pub(super) fn wrapped_step<'b>(
+        shared: Arc<Shared>,
+        user_id: String,
+        index: u32,
+        body: impl Future<Output = StepResult> + Send + 'b,
+    ) -> BoxFuture<'b, StepResult> {
+        Box::pin(async move {
+            let info = StepInfo {
+                run: shared.run.clone(),
+                id: user_id,
+                index,
+            };
+            shared.middleware.wrap_step(&info, Box::pin(body)).await
+        })
+    }
 }
 
 impl<R> Registration<R> {
