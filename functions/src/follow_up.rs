@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use inngest_sdk::{Cancel, Error, Function, FunctionOpts, FunctionRef, Input, Step};
+use inngest_sdk::{Cancel, Error, EventType, Function, FunctionOpts, FunctionRef, Input, Step};
 use serde::{Deserialize, Serialize};
 
 use crate::config::OnboardingConfig;

@@ -10,8 +10,7 @@
 use std::sync::Arc;
 
 use inngest_sdk::{
-    Concurrency, Error, Event, Function, FunctionFailed, FunctionOpts, Input, Step, Trigger,
-    WaitForEvent,
+    Concurrency, Error, Event, Function, FunctionFailed, FunctionOpts, Input, Step, WaitForEvent,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,10 +62,10 @@ pub enum OnboardingStatus {
 pub(crate) fn onboarding_flow(deps: Deps, config: Arc<OnboardingConfig>) -> Function {
     let failure_deps = deps.clone();
     let failure_config = Arc::clone(&config);
-    Function::new(
+    // Triggered by the event its handler takes: `purchase/mentorship`.
+    Function::for_event(
         FunctionOpts::new(ONBOARDING_FLOW_ID)
             .name("Onboard a mentorship buyer")
-            .trigger(Trigger::event(PurchaseMentorship::NAME))
             // Stripe sends two events for one delayed-payment purchase: one run per purchase.
             .idempotency("event.data.purchase_id")
             // Two purchases by one buyer must not race on their Clerk metadata.

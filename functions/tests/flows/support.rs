@@ -421,7 +421,7 @@ pub(crate) fn purchase_event(
     purchase: PurchaseMentorship,
     stripe_event: &str,
 ) -> Event<PurchaseMentorship> {
-    Event::new(PurchaseMentorship::NAME, purchase).id(EventId::stripe(stripe_event).as_str())
+    Event::from_data(purchase).id(EventId::stripe(stripe_event).as_str())
 }
 
 pub(crate) fn connected(
@@ -429,17 +429,14 @@ pub(crate) fn connected(
     discord_user: &str,
     purchase_id: Option<&str>,
 ) -> Event<DiscordConnected> {
-    Event::new(
-        DiscordConnected::NAME,
-        DiscordConnected {
-            clerk_user_id: user.into(),
-            purchase_id: purchase_id.map(PurchaseId::from),
-            discord_user_id: discord_user.into(),
-            discord_username: "ada_draws".to_owned(),
-            joined_guild: true,
-            source: ConnectSource::Email,
-        },
-    )
+    Event::from_data(DiscordConnected {
+        clerk_user_id: user.into(),
+        purchase_id: purchase_id.map(PurchaseId::from),
+        discord_user_id: discord_user.into(),
+        discord_username: "ada_draws".to_owned(),
+        joined_guild: true,
+        source: ConnectSource::Email,
+    })
     .id(EventId::discord_connected(
         &user.into(),
         &discord_user.into(),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use huckleberry_functions::events::PurchaseMentorship;
+use inngest_sdk::EventType;
 
 use super::{
     WebhookBody, WebhookReply, WebhookState, deliver, ignored, malformed, mounted, rejected,
@@ -38,7 +39,7 @@ pub async fn receive_stripe_event(
             deliver(
                 &hooks.events,
                 hooks.delivery_timeout,
-                PurchaseMentorship::NAME,
+                <PurchaseMentorship as EventType>::NAME,
                 event_id,
                 &data,
             )
