@@ -317,6 +317,7 @@ mod error;
 mod event;
 mod function;
 pub mod middleware;
+mod realtime;
 mod run;
 mod step;
 
@@ -356,6 +357,7 @@ pub use error::{Error, Retry, RetryAt, StepError};
 pub use event::{Event, EventType, FunctionFailed};
 pub use function::{Function, Input};
 pub use middleware::Middleware;
+pub use realtime::{RealtimeMessage, SubscriptionToken, Topic};
 pub use run::{FunctionRef, RunContext};
 pub use step::ai::{Ai, AiModel, ChatChoice, ChatMessage, ChatRequest, ChatResponse, ChatUsage};
 pub use step::fetch::{FetchRequest, FetchResponse};
