@@ -2,9 +2,7 @@
 //! publish and token request shapes, typed errors without secrets, and a durable
 //! `step.publish` on the fake executor that a retried run does not repeat.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -173,6 +171,9 @@ async fn a_token_answer_without_a_jwt_is_a_body_error() {
 
 #[cfg(feature = "testing")]
 mod durable {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
     use super::*;
     use inngest_sdk::testing::{FakeExecutor, RunStatus};
     use inngest_sdk::{Endpoint, Error, Event, Function, FunctionOpts, Input, Step, Trigger};
