@@ -376,7 +376,7 @@ impl Client {
 
     /// Calls the API with the primary key's bearer, and once more with the fallback key's
     /// on 401/403 (docs/protocol.md §3.3). In dev mode without keys no bearer is sent.
-    async fn api_call(
+    pub(crate) async fn api_call(
         &self,
         build: impl Fn(Option<&str>) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ApiError> {
@@ -416,7 +416,7 @@ impl Client {
         Err(last.unwrap_or(ApiError::MissingSigningKey))
     }
 
-    fn api_url(&self, segments: &[&str]) -> url::Url {
+    pub(crate) fn api_url(&self, segments: &[&str]) -> url::Url {
         let mut url = self.inner.config.api_base_url().clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);
@@ -425,7 +425,11 @@ impl Client {
     }
 
     /// A request with the headers every call to Inngest carries (docs/protocol.md §4.3).
-    fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
+    pub(crate) fn request(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+    ) -> reqwest::RequestBuilder {
         let mut req = self
             .inner
             .http
@@ -445,7 +449,10 @@ impl Client {
     }
 }
 
-fn with_bearer(req: reqwest::RequestBuilder, bearer: Option<&str>) -> reqwest::RequestBuilder {
+pub(crate) fn with_bearer(
+    req: reqwest::RequestBuilder,
+    bearer: Option<&str>,
+) -> reqwest::RequestBuilder {
     match bearer {
         Some(token) => req.header(header::AUTHORIZATION, format!("Bearer {token}")),
         None => req,

@@ -253,6 +253,45 @@
 //! # let _ = publish;
 //! ```
 //!
+//! # Realtime
+//!
+//! A run streams progress to a browser (`docs/protocol.md §8.10`): [`Step::publish`]
+//! publishes a typed message on a channel's [`Topic`] as a durable step (a retried run does
+//! not publish it again), [`Client::publish`] does the same from any backend code, and
+//! [`Client::subscription_token`] mints the short-lived token a browser opens the server's
+//! WebSocket with ([`SubscriptionToken::connect_url`]); each message arrives there as a
+//! [`RealtimeMessage`].
+//!
+//! ```no_run
+//! use inngest_sdk::{Client, Config, Error, Function, FunctionOpts, Input, Step, Topic, Trigger};
+//!
+//! #[derive(serde::Serialize)]
+//! struct Progress { percent: u8 }
+//!
+//! fn progress() -> Topic<Progress> { Topic::new("progress") }
+//!
+//! let import = Function::new(
+//!     FunctionOpts::new("import").trigger(Trigger::event("import/started")),
+//!     |input: Input<serde_json::Value>, step: Step| async move {
+//!         let channel = format!("import:{}", input.event.data["id"].as_str().unwrap_or_default());
+//!         step.publish("started", &channel, &progress(), &Progress { percent: 0 }).await?;
+//!         let rows = step.run("import", || async { Ok::<_, Error>(42) }).await?;
+//!         step.publish("finished", &channel, &progress(), &Progress { percent: 100 }).await?;
+//!         Ok::<_, Error>(rows)
+//!     },
+//! );
+//! # let _ = import;
+//!
+//! // In the backend route a browser calls, after checking it may watch import 7:
+//! # async fn route() -> Result<(), inngest_sdk::ApiError> {
+//! let client = Client::new(Config::dev());
+//! let token = client.subscription_token("import:7", &[progress().name()]).await?;
+//! let url = token.connect_url(); // ws://…/v1/realtime/connect?token=…, for the browser
+//! # let _ = url;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Fetch and AI steps
 //!
 //! [`Step::fetch`] asks the executor to make an HTTP request for the run, and
@@ -317,6 +356,7 @@ mod error;
 mod event;
 mod function;
 pub mod middleware;
+mod realtime;
 mod run;
 mod step;
 
@@ -356,6 +396,7 @@ pub use error::{Error, Retry, RetryAt, StepError};
 pub use event::{Event, EventType, FunctionFailed};
 pub use function::{Function, Input};
 pub use middleware::Middleware;
+pub use realtime::{RealtimeMessage, SubscriptionToken, Topic};
 pub use run::{FunctionRef, RunContext};
 pub use step::ai::{Ai, AiModel, ChatChoice, ChatMessage, ChatRequest, ChatResponse, ChatUsage};
 pub use step::fetch::{FetchRequest, FetchResponse};

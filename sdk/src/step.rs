@@ -37,6 +37,7 @@ pub(crate) mod ai;
 mod determinism;
 pub(crate) mod fetch;
 mod hooks;
+pub(crate) mod realtime;
 pub(crate) mod signal;
 
 /// The step tool handed to a function's handler. Cheap to clone; clones share the run.
