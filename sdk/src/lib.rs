@@ -332,6 +332,10 @@ pub mod connect;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+#[cfg(feature = "encryption")]
+#[cfg_attr(docsrs, doc(cfg(feature = "encryption")))]
+pub mod encryption;
+
 /// Not public API: the sans-IO wire layer, reachable only for this crate's own fuzz targets,
 /// benches and protocol tests (which craft call requests and signatures by hand). Nothing here
 /// is stable or documented; applications use the crate root.
