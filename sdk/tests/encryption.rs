@@ -21,9 +21,23 @@ fn is_encrypted(value: &Value) -> bool {
 }
 
 #[tokio::test]
-async fn the_executor_stores_ciphertext_and_the_handler_sees_plain_values() {
+async fn classic_calls_store_ciphertext_and_the_handler_sees_plain_values() {
+    stores_ciphertext_and_the_handler_sees_plain_values(false).await;
+}
+
+#[tokio::test]
+async fn checkpointed_calls_store_ciphertext_and_the_handler_sees_plain_values() {
+    stores_ciphertext_and_the_handler_sees_plain_values(true).await;
+}
+
+async fn stores_ciphertext_and_the_handler_sees_plain_values(checkpointing: bool) {
     let inngest = FakeExecutor::start().await;
-    let client = Client::new(inngest.client_config())
+    let config = if checkpointing {
+        inngest.client_config()
+    } else {
+        inngest.client_config().without_checkpointing()
+    };
+    let client = Client::new(config)
         .with_middleware(Encryption::new("a newer key").expect("a key").with_fallback_keys([KEY]));
     let function = Function::new(
         FunctionOpts::new("secret-profile").trigger(Trigger::event("test/secret")),
@@ -66,6 +80,11 @@ async fn the_executor_stores_ciphertext_and_the_handler_sees_plain_values() {
     inngest.run_until_idle().await;
     let run = inngest.run(&ids[0]);
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(
+        run.steps.iter().any(|s| s.checkpointed),
+        checkpointing,
+        "{run:?}"
+    );
 
     let reader = Encryption::new(KEY).expect("a key").with_fallback_keys(["a newer key"]);
     let stored = |id: &str| {
