@@ -186,7 +186,9 @@
 //! call and per step (under 1 % of a call's instructions, `docs/benchmarks.md`); a
 //! registered middleware also costs a parse of the triggering event and of the output per
 //! call (for `transform_input` / `transform_output`). See [`middleware`] and
-//! `docs/protocol.md §7.15`.
+//! `docs/protocol.md §7.15`. With the `encryption` feature, `encryption::Encryption` is a
+//! ready middleware encrypting step outputs, function outputs and sent events' `data.encrypted`
+//! in the official SDKs' `inngest/libsodium` format (`docs/protocol.md §7.17`).
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};
