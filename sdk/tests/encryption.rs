@@ -37,8 +37,11 @@ async fn stores_ciphertext_and_the_handler_sees_plain_values(checkpointing: bool
     } else {
         inngest.client_config().without_checkpointing()
     };
-    let client = Client::new(config)
-        .with_middleware(Encryption::new("a newer key").expect("a key").with_fallback_keys([KEY]));
+    let client = Client::new(config).with_middleware(
+        Encryption::new("a newer key")
+            .expect("a key")
+            .with_fallback_keys([KEY]),
+    );
     let function = Function::new(
         FunctionOpts::new("secret-profile").trigger(Trigger::event("test/secret")),
         |input: Input<Value>, step: Step| async move {
@@ -86,14 +89,22 @@ async fn stores_ciphertext_and_the_handler_sees_plain_values(checkpointing: bool
         "{run:?}"
     );
 
-    let reader = Encryption::new(KEY).expect("a key").with_fallback_keys(["a newer key"]);
+    let reader = Encryption::new(KEY)
+        .expect("a key")
+        .with_fallback_keys(["a newer key"]);
     let stored = |id: &str| {
-        let output = run.step(id).and_then(|s| s.output.clone()).expect("a step output");
+        let output = run
+            .step(id)
+            .and_then(|s| s.output.clone())
+            .expect("a step output");
         assert!(is_encrypted(&output), "{id}: {output}");
         assert!(!output.to_string().contains("ada@example.com"), "{output}");
         reader.decrypt_value(&output).expect("decrypts")
     };
-    assert_eq!(stored("profile"), json!({"email": "ada@example.com", "plan": "pro"}));
+    assert_eq!(
+        stored("profile"),
+        json!({"email": "ada@example.com", "plan": "pro"})
+    );
     assert_eq!(stored("greeting"), json!("hello ada@example.com"));
 
     let output = run.output.clone().expect("an output");
