@@ -6,8 +6,8 @@
 //! [`EndpointBuilder`](crate::EndpointBuilder), or on one [`Function`](crate::Function).
 //! Several compose as an onion: the stack is the client's, then the endpoint's, then the
 //! function's, each in registration order, and **the first registered is the outermost**.
-//! "Before" hooks (`on_run_start`, `transform_input`, `before_execution`, `on_send_event`)
-//! run outermost first; "after" hooks (`after_execution`, `transform_output`,
+//! "Before" hooks (`on_run_start`, `transform_input`, `before_execution`, `on_send_event`,
+//! `transform_step_result`) run outermost first; "after" hooks (`after_execution`, `transform_output`,
 //! `on_run_complete`, `on_run_error`) run innermost first; [`Middleware::wrap_step`] nests,
 //! the outermost wrapping all the others.
 //!
