@@ -186,7 +186,9 @@
 //! call and per step (under 1 % of a call's instructions, `docs/benchmarks.md`); a
 //! registered middleware also costs a parse of the triggering event and of the output per
 //! call (for `transform_input` / `transform_output`). See [`middleware`] and
-//! `docs/protocol.md §7.15`.
+//! `docs/protocol.md §7.15`. With the `encryption` feature, `encryption::Encryption` is a
+//! ready middleware encrypting step outputs, function outputs and sent events' `data.encrypted`
+//! in the official SDKs' `inngest/libsodium` format (`docs/protocol.md §7.17`).
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};
@@ -371,6 +373,10 @@ pub mod connect;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+
+#[cfg(feature = "encryption")]
+#[cfg_attr(docsrs, doc(cfg(feature = "encryption")))]
+pub mod encryption;
 
 /// Not public API: the sans-IO wire layer, reachable only for this crate's own fuzz targets,
 /// benches and protocol tests (which craft call requests and signatures by hand). Nothing here

@@ -6,8 +6,8 @@
 //! [`EndpointBuilder`](crate::EndpointBuilder), or on one [`Function`](crate::Function).
 //! Several compose as an onion: the stack is the client's, then the endpoint's, then the
 //! function's, each in registration order, and **the first registered is the outermost**.
-//! "Before" hooks (`on_run_start`, `transform_input`, `before_execution`, `on_send_event`)
-//! run outermost first; "after" hooks (`after_execution`, `transform_output`,
+//! "Before" hooks (`on_run_start`, `transform_input`, `before_execution`, `on_send_event`,
+//! `transform_step_result`) run outermost first; "after" hooks (`after_execution`, `transform_output`,
 //! `on_run_complete`, `on_run_error`) run innermost first; [`Middleware::wrap_step`] nests,
 //! the outermost wrapping all the others.
 //!
@@ -29,6 +29,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::core::wire::RawJson;
 use crate::error::Error;
 use crate::run::RunContext;
 
@@ -93,6 +94,15 @@ pub trait Middleware: Send + Sync + 'static {
     fn wrap_step<'a>(&'a self, step: &'a StepInfo, next: Next<'a>) -> BoxFuture<'a, StepResult> {
         let _ = step;
         next.run()
+    }
+
+    /// Changes a step's stored result before the handler decodes it: the memoized value as
+    /// the executor sent it (docs/protocol.md §7.2: `{"data": …}` or `{"error": …}` for a
+    /// `step.run`-type step, the value itself for the others), and the `{"data": …}` of a
+    /// step that ran earlier in the same checkpointed call. The counterpart of a
+    /// [`Middleware::wrap_step`] that changes outputs (an encrypted output is decrypted here).
+    fn transform_step_result(&self, run: &RunContext, result: &mut Value) {
+        let _ = (run, result);
     }
 
     /// Changes the function's return value before it is reported.
@@ -258,6 +268,22 @@ impl Stack {
             .iter()
             .for_each(|m| m.transform_input(run, &mut value));
         (value != before).then(|| value.to_string())
+    }
+
+    /// Applies `transform_step_result` (outermost first, undoing the nested `wrap_step`s)
+    /// to a step's stored result; the value is kept when no middleware changed it.
+    pub(crate) fn step_result(&self, run: &RunContext, raw: RawJson) -> RawJson {
+        let Ok(mut value) = serde_json::from_str::<Value>(raw.get()) else {
+            return raw;
+        };
+        let before = value.clone();
+        self.all()
+            .iter()
+            .for_each(|m| m.transform_step_result(run, &mut value));
+        if value == before {
+            return raw;
+        }
+        RawJson::parse(value.to_string()).unwrap_or(raw)
     }
 
     /// Applies `transform_output` (innermost first) to the function's output and reports

@@ -419,6 +419,15 @@ impl Step {
                 // The engine resumes the step once its result is reported (or buffered);
                 // the output is decoded from the reported JSON, as a replay would see it.
                 let output = wait_for_resume(&shared, &hash).await;
+                if !shared.middleware.is_empty() {
+                    // As a replay would see it: through `transform_step_result`.
+                    if let Ok(memo) = RawJson::parse(format!(r#"{{"data":{}}}"#, output.get())) {
+                        let memo = shared.middleware.step_result(&shared.run, memo);
+                        if let Some(result) = run_result(&user_id, memo.get()) {
+                            return result;
+                        }
+                    }
+                }
                 return serde_json::from_str(output.get())
                     .map_err(|e| StepError::decode(&user_id, "the stored output", &e));
             }
@@ -578,6 +587,11 @@ impl Step {
         let mut state = self.shared.lock();
         let (digest, index) = state.counter.next_digest(id);
         if let Some(raw) = state.memo.take(&digest) {
+            let raw = if self.shared.middleware.is_empty() {
+                raw
+            } else {
+                self.shared.middleware.step_result(&self.shared.run, raw)
+            };
             match kind {
                 Kind::Other => return (index, Registration::Memoized(raw)),
                 Kind::Run => {

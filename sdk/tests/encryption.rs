@@ -1,0 +1,126 @@
+//! The encryption middleware (docs/protocol.md §7.17) on the fake executor: what the executor
+//! stores (step outputs, the function output, sent events) is `inngest/libsodium` ciphertext,
+//! while the handler sees plain values, from the trigger and from memoized steps.
+#![cfg(all(feature = "testing", feature = "encryption"))]
+
+use inngest_sdk::encryption::{ENCRYPTION_MARKER, Encryption, STRATEGY, STRATEGY_MARKER};
+use inngest_sdk::testing::{FakeExecutor, RunStatus};
+use inngest_sdk::{Client, Endpoint, Error, Event, Function, FunctionOpts, Input, Step, Trigger};
+use serde_json::{Value, json};
+
+const KEY: &str = "test key for the rust sdk";
+
+/// `{"email":"ada@example.com","n":[1,2,3],"nested":{"ok":true}}`, encrypted with `KEY` by
+/// the official JavaScript middleware.
+const JS_VECTOR: &str = "b26XYd5lZPIEvgad9dttwmOicg7xiTUhix/L3KpVHT9+n6d9jpLZkJ5mChF4y1D9Gtr9+Y67qoR9jHJNCtaGxKdo5+VejxxlZtGIAno+xmfaUieqOKQPdI1TjARSSbxJZwxl/g==";
+
+fn is_encrypted(value: &Value) -> bool {
+    value[ENCRYPTION_MARKER] == json!(true)
+        && value[STRATEGY_MARKER] == json!(STRATEGY)
+        && value["data"].is_string()
+}
+
+#[tokio::test]
+async fn classic_calls_store_ciphertext_and_the_handler_sees_plain_values() {
+    stores_ciphertext_and_the_handler_sees_plain_values(false).await;
+}
+
+#[tokio::test]
+async fn checkpointed_calls_store_ciphertext_and_the_handler_sees_plain_values() {
+    stores_ciphertext_and_the_handler_sees_plain_values(true).await;
+}
+
+async fn stores_ciphertext_and_the_handler_sees_plain_values(checkpointing: bool) {
+    let inngest = FakeExecutor::start().await;
+    let config = if checkpointing {
+        inngest.client_config()
+    } else {
+        inngest.client_config().without_checkpointing()
+    };
+    let client = Client::new(config).with_middleware(
+        Encryption::new("a newer key")
+            .expect("a key")
+            .with_fallback_keys([KEY]),
+    );
+    let function = Function::new(
+        FunctionOpts::new("secret-profile").trigger(Trigger::event("test/secret")),
+        |input: Input<Value>, step: Step| async move {
+            // Decrypted from the JavaScript-encrypted trigger field.
+            let email = input.event.data["encrypted"]["email"].clone();
+            let first: Value = step
+                .run("profile", move || async move {
+                    Ok::<_, Error>(json!({"email": email, "plan": "pro"}))
+                })
+                .await?;
+            // The memoized (encrypted) output comes back plain in later calls.
+            let second: String = step
+                .run("greeting", move || async move {
+                    Ok::<_, Error>(format!("hello {}", first["email"].as_str().unwrap_or("?")))
+                })
+                .await?;
+            step.send_event(
+                "notify",
+                vec![Event::new(
+                    "test/notified",
+                    json!({"encrypted": {"greeting": second}, "plain": 1}),
+                )],
+            )
+            .await?;
+            Ok::<_, Error>(json!({"greeting": second}))
+        },
+    );
+    let endpoint = Endpoint::builder("app", client)
+        .clock(inngest.clock())
+        .function(function)
+        .build()
+        .expect("builds");
+    inngest.serve(endpoint).await.expect("syncs");
+
+    let trigger = json!({
+        "encrypted": {ENCRYPTION_MARKER: true, STRATEGY_MARKER: STRATEGY, "data": JS_VECTOR},
+    });
+    let ids = inngest.send(Event::new("test/secret", trigger)).await;
+    inngest.run_until_idle().await;
+    let run = inngest.run(&ids[0]);
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(
+        run.steps.iter().any(|s| s.checkpointed),
+        checkpointing,
+        "{run:?}"
+    );
+
+    let reader = Encryption::new(KEY)
+        .expect("a key")
+        .with_fallback_keys(["a newer key"]);
+    let stored = |id: &str| {
+        let output = run
+            .step(id)
+            .and_then(|s| s.output.clone())
+            .expect("a step output");
+        assert!(is_encrypted(&output), "{id}: {output}");
+        assert!(!output.to_string().contains("ada@example.com"), "{output}");
+        reader.decrypt_value(&output).expect("decrypts")
+    };
+    assert_eq!(
+        stored("profile"),
+        json!({"email": "ada@example.com", "plan": "pro"})
+    );
+    assert_eq!(stored("greeting"), json!("hello ada@example.com"));
+
+    let output = run.output.clone().expect("an output");
+    assert!(is_encrypted(&output), "{output}");
+    assert_eq!(
+        reader.decrypt_value(&output),
+        Ok(json!({"greeting": "hello ada@example.com"}))
+    );
+
+    let sent = inngest.events_named("test/notified");
+    assert_eq!(sent.len(), 1);
+    let data = sent[0].data();
+    assert_eq!(data["plain"], json!(1));
+    assert!(is_encrypted(&data["encrypted"]), "{data}");
+    assert_eq!(
+        reader.decrypt_value(&data["encrypted"]),
+        Ok(json!({"greeting": "hello ada@example.com"}))
+    );
+}
