@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use url::Url;
 
+use super::ix::{EventSeq, RunIx};
 use super::{
     CallResult, FUNCTION_CANCELLED_EVENT, FUNCTION_FINISHED_EVENT, MAX_RETRY_AFTER,
     MIN_RETRY_AFTER, Outcome, Pending, PreparedCall, Queued, State, StepDone,
@@ -17,7 +18,7 @@ use crate::testing::record::{CallRecord, EventSource, StepKind, StepRecord};
 impl State {
     pub(super) fn enqueue(
         &mut self,
-        run: usize,
+        run: RunIx,
         step: Option<String>,
         attempt: u32,
         due: DateTime<Utc>,
@@ -32,7 +33,7 @@ impl State {
 
     /// docs/protocol.md §7.3/§7.9 (version 2): after progress, discover again unless planned
     /// siblings are still in flight or a discovery is already queued.
-    pub(super) fn maybe_discover(&mut self, run: usize, now: DateTime<Utc>) {
+    pub(super) fn maybe_discover(&mut self, run: RunIx, now: DateTime<Utc>) {
         let r = &self.runs[run];
         if !matches!(r.outcome, Outcome::Active)
             || r.pending.values().any(|p| matches!(p, Pending::Planned))
@@ -188,7 +189,7 @@ impl State {
     /// A function-level error: retry the same call until the attempts are used up.
     fn function_error(
         &mut self,
-        run: usize,
+        run: RunIx,
         retry: Retry,
         error: Value,
         retriable: bool,
@@ -201,7 +202,7 @@ impl State {
         }
     }
 
-    fn retry(&mut self, run: usize, retry: Retry, now: DateTime<Utc>) {
+    fn retry(&mut self, run: RunIx, retry: Retry, now: DateTime<Utc>) {
         let due = retry
             .retry_after
             .as_deref()
@@ -212,7 +213,7 @@ impl State {
 
     fn apply_ops(
         &mut self,
-        run: usize,
+        run: RunIx,
         retry: Retry,
         ops: Vec<Value>,
         no_retry: bool,
@@ -295,7 +296,7 @@ impl State {
                                 event,
                                 if_exp: opt_str(&op, "if").map(str::to_owned),
                                 expires,
-                                after_seq: self.events.len().saturating_sub(1),
+                                after_seq: self.events.last_ix().unwrap_or(EventSeq::FIRST),
                             };
                             self.runs[run].pending.insert(hash, pending);
                         }
@@ -342,7 +343,7 @@ impl State {
     /// routed to the target by `_inngest.fn_id`.
     pub(super) fn invoke(
         &mut self,
-        run: usize,
+        run: RunIx,
         hash: &str,
         name: String,
         op: &Value,
@@ -402,12 +403,12 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn invalid_op(&mut self, run: usize, message: String, now: DateTime<Utc>) {
+    pub(super) fn invalid_op(&mut self, run: RunIx, message: String, now: DateTime<Utc>) {
         self.finish(run, Outcome::Failed(error_body(message)), now);
     }
 
     /// Memoizes a step result, records it and discovers again if nothing else is in flight.
-    pub(super) fn complete_step(&mut self, run: usize, step: StepDone, now: DateTime<Utc>) {
+    pub(super) fn complete_step(&mut self, run: RunIx, step: StepDone, now: DateTime<Utc>) {
         self.record_step(run, step, now);
         self.maybe_discover(run, now);
     }
@@ -480,7 +481,7 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn record_step(&mut self, run: usize, step: StepDone, now: DateTime<Utc>) {
+    pub(super) fn record_step(&mut self, run: RunIx, step: StepDone, now: DateTime<Utc>) {
         let r = &mut self.runs[run];
         r.pending.remove(&step.hash);
         r.memo.insert(step.hash.clone(), step.memo);
@@ -499,7 +500,7 @@ impl State {
 
     /// Ends a run and emits `inngest/function.failed` / `.cancelled` and `.finished`
     /// (docs/protocol.md §8.3).
-    pub(super) fn finish(&mut self, run: usize, outcome: Outcome, now: DateTime<Utc>) {
+    pub(super) fn finish(&mut self, run: RunIx, outcome: Outcome, now: DateTime<Utc>) {
         self.queue.retain(|q| q.run != run);
         let r = &mut self.runs[run];
         r.pending.clear();
