@@ -384,6 +384,25 @@ mod tests {
     }
 
     #[test]
+    fn ops_match_case_insensitively_and_an_unknown_op_fails_the_run_naming_it() {
+        let mut state = one_run();
+        let call = state.next_call(t0()).expect("a call");
+        let ops = json!([{"op": "steprun", "id": "h1", "name": "one", "data": 1},
+            {"op": "Teleport", "id": "h2", "name": "two"}]);
+        state.apply(call, Ok(answer(206, true, None, ops)), t0());
+        let run = state.record(RunIx::FIRST);
+        assert_eq!(run.steps.len(), 1);
+        assert_eq!(run.status, RunStatus::Failed);
+        let error = run.error.expect("error");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("the op \"teleport\" is not modelled")),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn ops_for_steps_already_pending_are_ignored() {
         let mut state = one_run();
         let call = state.next_call(t0()).expect("a call");

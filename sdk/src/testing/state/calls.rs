@@ -220,11 +220,12 @@ impl State {
         now: DateTime<Utc>,
     ) {
         // docs/protocol.md §7.4: pauses are processed before the other ops of a response.
-        let (waits, others): (Vec<Value>, Vec<Value>) = ops
+        let (waits, others): (Vec<_>, Vec<_>) = ops
             .into_iter()
-            .partition(|op| op_code(op).eq_ignore_ascii_case("WaitForEvent"));
+            .map(|op| (OpCode::of(&op), op))
+            .partition(|(code, _)| *code == OpCode::WaitForEvent);
         let mut progress = false;
-        for op in waits.into_iter().chain(others) {
+        for (code, op) in waits.into_iter().chain(others) {
             if !matches!(self.runs[run].outcome, Outcome::Active) {
                 return;
             }
@@ -245,8 +246,8 @@ impl State {
             let already_pending = self.runs[run].pending.contains_key(&hash);
             let attempts = retry.attempt + 1;
             let error = op.get("error").cloned().unwrap_or(Value::Null);
-            match op_code(&op).to_ascii_lowercase().as_str() {
-                "steprun" => {
+            match code {
+                OpCode::StepRun => {
                     let data = op.get("data").cloned().unwrap_or(Value::Null);
                     let step = StepDone::new(&hash, name, StepKind::Run)
                         .output(json!({ "data": data }), data)
@@ -254,23 +255,23 @@ impl State {
                     self.record_step(run, step, now);
                     progress = true;
                 }
-                "steperror" if !no_retry && attempts < self.runs[run].max_attempts => {
+                OpCode::StepError if !no_retry && attempts < self.runs[run].max_attempts => {
                     self.retry(run, retry.clone(), now);
                 }
-                "steperror" | "stepfailed" => {
+                OpCode::StepError | OpCode::StepFailed => {
                     let step = StepDone::new(&hash, name, StepKind::Run)
                         .error(error)
                         .attempts(attempts);
                     self.record_step(run, step, now);
                     progress = true;
                 }
-                "stepplanned" if !already_pending => {
+                OpCode::StepPlanned if !already_pending => {
                     let r = &mut self.runs[run];
                     r.pending.insert(hash.clone(), Pending::Planned);
                     r.disable_immediate = true;
                     self.enqueue(run, Some(hash), 0, now);
                 }
-                "sleep" if !already_pending => {
+                OpCode::Sleep if !already_pending => {
                     let spec = opt_str(&op, "duration").unwrap_or(&name);
                     match parse_time_or_duration(spec, now) {
                         Ok(until) => {
@@ -281,7 +282,7 @@ impl State {
                         Err(e) => return self.invalid_op(run, format!("Sleep {name:?}: {e}"), now),
                     }
                 }
-                "waitforevent" if !already_pending => {
+                OpCode::WaitForEvent if !already_pending => {
                     let event = opt_str(&op, "event").unwrap_or(&name).to_owned();
                     let timeout = opt_str(&op, "timeout").unwrap_or("");
                     let expires = if timeout.is_empty() {
@@ -309,23 +310,27 @@ impl State {
                         }
                     }
                 }
-                "invokefunction" if !already_pending => {
+                OpCode::InvokeFunction if !already_pending => {
                     if let Err(message) = self.invoke(run, &hash, name, &op, now) {
                         return self.invalid_op(run, message, now);
                     }
                 }
-                "waitforsignal" if !already_pending => {
+                OpCode::WaitForSignal if !already_pending => {
                     if let Err(message) = self.wait_for_signal(run, hash, name, &op, now) {
                         return self.invalid_op(run, message, now);
                     }
                 }
-                "runcomplete" => {
+                OpCode::RunComplete => {
                     let data = op.get("data").cloned().unwrap_or(Value::Null);
                     return self.finish(run, Outcome::Completed(data), now);
                 }
-                "discoveryrequest" => progress = true,
-                "stepplanned" | "sleep" | "waitforevent" | "invokefunction" | "waitforsignal" => {}
-                other => {
+                OpCode::DiscoveryRequest => progress = true,
+                OpCode::StepPlanned
+                | OpCode::Sleep
+                | OpCode::WaitForEvent
+                | OpCode::InvokeFunction
+                | OpCode::WaitForSignal => {}
+                OpCode::Unknown(other) => {
                     return self.invalid_op(
                         run,
                         format!("the op {other:?} is not modelled by the fake executor"),
@@ -551,6 +556,41 @@ struct Retry {
     step: Option<String>,
     attempt: u32,
     retry_after: Option<String>,
+}
+
+/// The ops `apply_ops` models, parsed once from an op's `op` (matched case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OpCode {
+    StepRun,
+    StepError,
+    StepFailed,
+    StepPlanned,
+    Sleep,
+    WaitForEvent,
+    WaitForSignal,
+    InvokeFunction,
+    RunComplete,
+    DiscoveryRequest,
+    /// Any other op, lowercased as the "not modelled" error names it.
+    Unknown(String),
+}
+
+impl OpCode {
+    fn of(op: &Value) -> Self {
+        match op_code(op).to_ascii_lowercase().as_str() {
+            "steprun" => OpCode::StepRun,
+            "steperror" => OpCode::StepError,
+            "stepfailed" => OpCode::StepFailed,
+            "stepplanned" => OpCode::StepPlanned,
+            "sleep" => OpCode::Sleep,
+            "waitforevent" => OpCode::WaitForEvent,
+            "waitforsignal" => OpCode::WaitForSignal,
+            "invokefunction" => OpCode::InvokeFunction,
+            "runcomplete" => OpCode::RunComplete,
+            "discoveryrequest" => OpCode::DiscoveryRequest,
+            other => OpCode::Unknown(other.to_owned()),
+        }
+    }
 }
 
 pub(super) fn op_code(op: &Value) -> &str {
