@@ -17,6 +17,7 @@ use super::clock::FakeClock;
 use super::record::{CheckpointRecord, EventSource, ReceivedEvent, RunId, RunRecord};
 use super::server;
 use super::shared::Shared;
+use super::state::ix::AppIx;
 use super::state::{CallResult, Matcher, Options, PreparedCall, State};
 use crate::config::EventKey;
 use crate::core::config::FUNCTION_INVOKED_EVENT;
@@ -307,7 +308,7 @@ impl FakeExecutor {
 
     fn finish_sync(
         &self,
-        app: usize,
+        app: AppIx,
         endpoint: Option<Endpoint>,
         status: u16,
         headers: &HeaderMap,

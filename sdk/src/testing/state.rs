@@ -19,6 +19,7 @@ use url::Url;
 use super::ids::ulid;
 use super::record::{CallRecord, CheckpointRecord, ReceivedEvent, RunId, StepKind, StepRecord};
 use crate::Endpoint;
+use ix::{AppIx, EventSeq, FunctionIx, IxVec, RunIx};
 
 /// `inngest/function.finished`: resumes invokes (docs/protocol.md §8.3, §8.5).
 const FUNCTION_FINISHED_EVENT: &str = "inngest/function.finished";
@@ -52,7 +53,7 @@ pub(crate) struct App {
 #[derive(Debug, Clone)]
 pub(crate) struct FunctionDef {
     pub(crate) id: String,
-    app: usize,
+    app: AppIx,
     /// `runtime.url`, with `fnId` and `stepId=step`.
     url: Url,
     triggers: Vec<(String, Option<String>)>,
@@ -92,7 +93,7 @@ enum Pending {
         if_exp: Option<String>,
         expires: DateTime<Utc>,
         /// Only events received after the pause was created match it.
-        after_seq: usize,
+        after_seq: EventSeq,
     },
     Invoke {
         name: String,
@@ -120,9 +121,9 @@ impl Pending {
 
 struct Run {
     id: RunId,
-    function: usize,
+    function: FunctionIx,
     /// Sequence number of the triggering event: later events may cancel the run.
-    seq: usize,
+    seq: EventSeq,
     event: Value,
     events: Vec<Value>,
     started_at: DateTime<Utc>,
@@ -147,7 +148,7 @@ struct Run {
 /// A call waiting to be made.
 #[derive(Debug, Clone)]
 struct Queued {
-    run: usize,
+    run: RunIx,
     /// `None` for discovery, else the targeted step.
     step: Option<String>,
     attempt: u32,
@@ -156,7 +157,7 @@ struct Queued {
 
 /// A call ready to send.
 pub(crate) struct PreparedCall {
-    pub(crate) run: usize,
+    pub(crate) run: RunIx,
     pub(crate) run_id: String,
     pub(crate) step: Option<String>,
     pub(crate) attempt: u32,
@@ -176,21 +177,21 @@ pub(crate) struct CallResult {
 /// Everything the fake executor knows.
 pub(crate) struct State {
     pub(crate) options: Options,
-    pub(crate) apps: Vec<App>,
-    functions: Vec<FunctionDef>,
-    runs: Vec<Run>,
-    by_id: HashMap<RunId, usize>,
+    pub(crate) apps: IxVec<AppIx, App>,
+    functions: IxVec<FunctionIx, FunctionDef>,
+    runs: IxVec<RunIx, Run>,
+    by_id: HashMap<RunId, RunIx>,
     queue: VecDeque<Queued>,
-    events: Vec<ReceivedEvent>,
-    /// Events before this index have been processed.
-    processed: usize,
+    events: IxVec<EventSeq, ReceivedEvent>,
+    /// Events before this one have been processed.
+    processed: EventSeq,
     /// Event `id` → when its dedupe window ends.
     event_ids: HashMap<String, DateTime<Utc>>,
     /// (function, idempotency key) → when its window ends.
     idempotency: HashMap<(String, String), DateTime<Utc>>,
     next_id: u64,
     /// App index of the last `/fn/register`, for an out-of-band sync in progress.
-    pub(crate) last_registered: Option<usize>,
+    pub(crate) last_registered: Option<AppIx>,
     /// `GET /v0/runs/...` requests served, for tests of `use_api`.
     pub(crate) api_requests: Vec<String>,
     /// Checkpoint requests received, in order.
@@ -204,13 +205,13 @@ impl State {
     pub(crate) fn new(options: Options) -> Self {
         State {
             options,
-            apps: Vec::new(),
-            functions: Vec::new(),
-            runs: Vec::new(),
+            apps: IxVec::new(),
+            functions: IxVec::new(),
+            runs: IxVec::new(),
             by_id: HashMap::new(),
             queue: VecDeque::new(),
-            events: Vec::new(),
-            processed: 0,
+            events: IxVec::new(),
+            processed: EventSeq::FIRST,
             event_ids: HashMap::new(),
             idempotency: HashMap::new(),
             next_id: 0,
@@ -280,6 +281,7 @@ impl StepDone {
 
 mod calls;
 mod events;
+pub(crate) mod ix;
 mod registry;
 mod signal;
 mod snapshots;
@@ -353,7 +355,7 @@ mod tests {
         let retry = state.next_call(t0()).expect("a retry");
         assert_eq!(retry.attempt, 1);
         state.apply(retry, Ok(answer(200, false, None, json!("ok"))), t0());
-        let run = state.record(0);
+        let run = state.record(RunIx::FIRST);
         assert_eq!(run.status, RunStatus::Failed);
         assert!(
             run.error.expect("error")["message"]
@@ -378,6 +380,25 @@ mod tests {
         assert_eq!(
             discovery.body["ctx"]["stack"],
             json!({"current": 1, "stack": ["h1"]})
+        );
+    }
+
+    #[test]
+    fn ops_match_case_insensitively_and_an_unknown_op_fails_the_run_naming_it() {
+        let mut state = one_run();
+        let call = state.next_call(t0()).expect("a call");
+        let ops = json!([{"op": "steprun", "id": "h1", "name": "one", "data": 1},
+            {"op": "Teleport", "id": "h2", "name": "two"}]);
+        state.apply(call, Ok(answer(206, true, None, ops)), t0());
+        let run = state.record(RunIx::FIRST);
+        assert_eq!(run.steps.len(), 1);
+        assert_eq!(run.status, RunStatus::Failed);
+        let error = run.error.expect("error");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("the op \"teleport\" is not modelled")),
+            "{error}"
         );
     }
 
@@ -410,6 +431,6 @@ mod tests {
             later,
         );
         assert_eq!(state.next_deadline(later), None);
-        assert_eq!(state.record(0).steps.len(), 1);
+        assert_eq!(state.record(RunIx::FIRST).steps.len(), 1);
     }
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use url::Url;
 
+use super::ix::{EventSeq, RunIx};
 use super::{
     CallResult, FUNCTION_CANCELLED_EVENT, FUNCTION_FINISHED_EVENT, MAX_RETRY_AFTER,
     MIN_RETRY_AFTER, Outcome, Pending, PreparedCall, Queued, State, StepDone,
@@ -17,7 +18,7 @@ use crate::testing::record::{CallRecord, EventSource, StepKind, StepRecord};
 impl State {
     pub(super) fn enqueue(
         &mut self,
-        run: usize,
+        run: RunIx,
         step: Option<String>,
         attempt: u32,
         due: DateTime<Utc>,
@@ -32,7 +33,7 @@ impl State {
 
     /// docs/protocol.md §7.3/§7.9 (version 2): after progress, discover again unless planned
     /// siblings are still in flight or a discovery is already queued.
-    pub(super) fn maybe_discover(&mut self, run: usize, now: DateTime<Utc>) {
+    pub(super) fn maybe_discover(&mut self, run: RunIx, now: DateTime<Utc>) {
         let r = &self.runs[run];
         if !matches!(r.outcome, Outcome::Active)
             || r.pending.values().any(|p| matches!(p, Pending::Planned))
@@ -188,7 +189,7 @@ impl State {
     /// A function-level error: retry the same call until the attempts are used up.
     fn function_error(
         &mut self,
-        run: usize,
+        run: RunIx,
         retry: Retry,
         error: Value,
         retriable: bool,
@@ -201,7 +202,7 @@ impl State {
         }
     }
 
-    fn retry(&mut self, run: usize, retry: Retry, now: DateTime<Utc>) {
+    fn retry(&mut self, run: RunIx, retry: Retry, now: DateTime<Utc>) {
         let due = retry
             .retry_after
             .as_deref()
@@ -212,18 +213,19 @@ impl State {
 
     fn apply_ops(
         &mut self,
-        run: usize,
+        run: RunIx,
         retry: Retry,
         ops: Vec<Value>,
         no_retry: bool,
         now: DateTime<Utc>,
     ) {
         // docs/protocol.md §7.4: pauses are processed before the other ops of a response.
-        let (waits, others): (Vec<Value>, Vec<Value>) = ops
+        let (waits, others): (Vec<_>, Vec<_>) = ops
             .into_iter()
-            .partition(|op| op_code(op).eq_ignore_ascii_case("WaitForEvent"));
+            .map(|op| (OpCode::of(&op), op))
+            .partition(|(code, _)| *code == OpCode::WaitForEvent);
         let mut progress = false;
-        for op in waits.into_iter().chain(others) {
+        for (code, op) in waits.into_iter().chain(others) {
             if !matches!(self.runs[run].outcome, Outcome::Active) {
                 return;
             }
@@ -244,8 +246,8 @@ impl State {
             let already_pending = self.runs[run].pending.contains_key(&hash);
             let attempts = retry.attempt + 1;
             let error = op.get("error").cloned().unwrap_or(Value::Null);
-            match op_code(&op).to_ascii_lowercase().as_str() {
-                "steprun" => {
+            match code {
+                OpCode::StepRun => {
                     let data = op.get("data").cloned().unwrap_or(Value::Null);
                     let step = StepDone::new(&hash, name, StepKind::Run)
                         .output(json!({ "data": data }), data)
@@ -253,23 +255,23 @@ impl State {
                     self.record_step(run, step, now);
                     progress = true;
                 }
-                "steperror" if !no_retry && attempts < self.runs[run].max_attempts => {
+                OpCode::StepError if !no_retry && attempts < self.runs[run].max_attempts => {
                     self.retry(run, retry.clone(), now);
                 }
-                "steperror" | "stepfailed" => {
+                OpCode::StepError | OpCode::StepFailed => {
                     let step = StepDone::new(&hash, name, StepKind::Run)
                         .error(error)
                         .attempts(attempts);
                     self.record_step(run, step, now);
                     progress = true;
                 }
-                "stepplanned" if !already_pending => {
+                OpCode::StepPlanned if !already_pending => {
                     let r = &mut self.runs[run];
                     r.pending.insert(hash.clone(), Pending::Planned);
                     r.disable_immediate = true;
                     self.enqueue(run, Some(hash), 0, now);
                 }
-                "sleep" if !already_pending => {
+                OpCode::Sleep if !already_pending => {
                     let spec = opt_str(&op, "duration").unwrap_or(&name);
                     match parse_time_or_duration(spec, now) {
                         Ok(until) => {
@@ -280,7 +282,7 @@ impl State {
                         Err(e) => return self.invalid_op(run, format!("Sleep {name:?}: {e}"), now),
                     }
                 }
-                "waitforevent" if !already_pending => {
+                OpCode::WaitForEvent if !already_pending => {
                     let event = opt_str(&op, "event").unwrap_or(&name).to_owned();
                     let timeout = opt_str(&op, "timeout").unwrap_or("");
                     let expires = if timeout.is_empty() {
@@ -295,7 +297,7 @@ impl State {
                                 event,
                                 if_exp: opt_str(&op, "if").map(str::to_owned),
                                 expires,
-                                after_seq: self.events.len().saturating_sub(1),
+                                after_seq: self.events.last_ix().unwrap_or(EventSeq::FIRST),
                             };
                             self.runs[run].pending.insert(hash, pending);
                         }
@@ -308,23 +310,27 @@ impl State {
                         }
                     }
                 }
-                "invokefunction" if !already_pending => {
+                OpCode::InvokeFunction if !already_pending => {
                     if let Err(message) = self.invoke(run, &hash, name, &op, now) {
                         return self.invalid_op(run, message, now);
                     }
                 }
-                "waitforsignal" if !already_pending => {
+                OpCode::WaitForSignal if !already_pending => {
                     if let Err(message) = self.wait_for_signal(run, hash, name, &op, now) {
                         return self.invalid_op(run, message, now);
                     }
                 }
-                "runcomplete" => {
+                OpCode::RunComplete => {
                     let data = op.get("data").cloned().unwrap_or(Value::Null);
                     return self.finish(run, Outcome::Completed(data), now);
                 }
-                "discoveryrequest" => progress = true,
-                "stepplanned" | "sleep" | "waitforevent" | "invokefunction" | "waitforsignal" => {}
-                other => {
+                OpCode::DiscoveryRequest => progress = true,
+                OpCode::StepPlanned
+                | OpCode::Sleep
+                | OpCode::WaitForEvent
+                | OpCode::InvokeFunction
+                | OpCode::WaitForSignal => {}
+                OpCode::Unknown(other) => {
                     return self.invalid_op(
                         run,
                         format!("the op {other:?} is not modelled by the fake executor"),
@@ -342,7 +348,7 @@ impl State {
     /// routed to the target by `_inngest.fn_id`.
     pub(super) fn invoke(
         &mut self,
-        run: usize,
+        run: RunIx,
         hash: &str,
         name: String,
         op: &Value,
@@ -402,12 +408,12 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn invalid_op(&mut self, run: usize, message: String, now: DateTime<Utc>) {
+    pub(super) fn invalid_op(&mut self, run: RunIx, message: String, now: DateTime<Utc>) {
         self.finish(run, Outcome::Failed(error_body(message)), now);
     }
 
     /// Memoizes a step result, records it and discovers again if nothing else is in flight.
-    pub(super) fn complete_step(&mut self, run: usize, step: StepDone, now: DateTime<Utc>) {
+    pub(super) fn complete_step(&mut self, run: RunIx, step: StepDone, now: DateTime<Utc>) {
         self.record_step(run, step, now);
         self.maybe_discover(run, now);
     }
@@ -480,7 +486,7 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn record_step(&mut self, run: usize, step: StepDone, now: DateTime<Utc>) {
+    pub(super) fn record_step(&mut self, run: RunIx, step: StepDone, now: DateTime<Utc>) {
         let r = &mut self.runs[run];
         r.pending.remove(&step.hash);
         r.memo.insert(step.hash.clone(), step.memo);
@@ -499,7 +505,7 @@ impl State {
 
     /// Ends a run and emits `inngest/function.failed` / `.cancelled` and `.finished`
     /// (docs/protocol.md §8.3).
-    pub(super) fn finish(&mut self, run: usize, outcome: Outcome, now: DateTime<Utc>) {
+    pub(super) fn finish(&mut self, run: RunIx, outcome: Outcome, now: DateTime<Utc>) {
         self.queue.retain(|q| q.run != run);
         let r = &mut self.runs[run];
         r.pending.clear();
@@ -550,6 +556,41 @@ struct Retry {
     step: Option<String>,
     attempt: u32,
     retry_after: Option<String>,
+}
+
+/// The ops `apply_ops` models, parsed once from an op's `op` (matched case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OpCode {
+    StepRun,
+    StepError,
+    StepFailed,
+    StepPlanned,
+    Sleep,
+    WaitForEvent,
+    WaitForSignal,
+    InvokeFunction,
+    RunComplete,
+    DiscoveryRequest,
+    /// Any other op, lowercased as the "not modelled" error names it.
+    Unknown(String),
+}
+
+impl OpCode {
+    fn of(op: &Value) -> Self {
+        match op_code(op).to_ascii_lowercase().as_str() {
+            "steprun" => OpCode::StepRun,
+            "steperror" => OpCode::StepError,
+            "stepfailed" => OpCode::StepFailed,
+            "stepplanned" => OpCode::StepPlanned,
+            "sleep" => OpCode::Sleep,
+            "waitforevent" => OpCode::WaitForEvent,
+            "waitforsignal" => OpCode::WaitForSignal,
+            "invokefunction" => OpCode::InvokeFunction,
+            "runcomplete" => OpCode::RunComplete,
+            "discoveryrequest" => OpCode::DiscoveryRequest,
+            other => OpCode::Unknown(other.to_owned()),
+        }
+    }
 }
 
 pub(super) fn op_code(op: &Value) -> &str {

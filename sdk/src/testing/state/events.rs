@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use super::ix::{EventSeq, FunctionIx, RunIx};
 use super::{DEDUPE_WINDOW, FUNCTION_FINISHED_EVENT, Outcome, Pending, Run, State, StepDone};
 use crate::core::config::FUNCTION_INVOKED_EVENT;
 use crate::testing::expr::Expression;
@@ -20,7 +21,7 @@ impl State {
         mut event: Value,
         source: EventSource,
         now: DateTime<Utc>,
-    ) -> usize {
+    ) -> EventSeq {
         let internal_id = self.mint(now);
         if let Some(obj) = event.as_object_mut() {
             if !obj.get("data").is_some_and(Value::is_object) {
@@ -47,29 +48,28 @@ impl State {
             received_at: now,
             duplicate: false,
             runs: Vec::new(),
-        });
-        self.events.len() - 1
+        })
     }
 
-    pub(crate) fn event(&self, index: usize) -> &ReceivedEvent {
+    pub(crate) fn event(&self, index: EventSeq) -> &ReceivedEvent {
         &self.events[index]
     }
 
     pub(crate) fn events(&self) -> &[ReceivedEvent] {
-        &self.events
+        self.events.as_slice()
     }
 
     /// Processes every received event not processed yet, including those processing emits.
     pub(crate) fn process_events(&mut self, now: DateTime<Utc>) {
-        while self.processed < self.events.len() {
+        while self.processed < self.events.next_ix() {
             let seq = self.processed;
-            self.processed += 1;
+            self.processed = seq.next();
             self.process_event(seq, now);
         }
     }
 
     /// docs/protocol.md §7.4, §8: an event resumes waits first, then cancels runs, then triggers.
-    pub(super) fn process_event(&mut self, seq: usize, now: DateTime<Utc>) {
+    pub(super) fn process_event(&mut self, seq: EventSeq, now: DateTime<Utc>) {
         let event = self.events[seq].event.clone();
         let name = event
             .get("name")
@@ -92,18 +92,18 @@ impl State {
             self.resume_invoke(&event, now);
         }
         self.cancel_runs(seq, &name, &event, now);
-        let targets: Vec<usize> = if name == FUNCTION_INVOKED_EVENT {
+        let targets: Vec<FunctionIx> = if name == FUNCTION_INVOKED_EVENT {
             // docs/protocol.md §8.5: triggers are bypassed; `_inngest.fn_id` routes the event.
             let fn_id = event
                 .pointer("/data/_inngest/fn_id")
                 .and_then(Value::as_str);
             self.functions
-                .iter()
                 .position(|f| Some(f.id.as_str()) == fn_id)
                 .into_iter()
                 .collect()
         } else {
-            (0..self.functions.len())
+            self.functions
+                .indices()
                 .filter(|&f| {
                     self.functions[f]
                         .triggers
@@ -134,7 +134,7 @@ impl State {
         }
     }
 
-    pub(super) fn idempotency_key(&self, function: usize, event: &Value) -> Option<String> {
+    pub(super) fn idempotency_key(&self, function: FunctionIx, event: &Value) -> Option<String> {
         let source = self.functions[function].idempotency.as_deref()?;
         let value = match Expression::parse(source).and_then(|e| e.eval(&[("event", event)])) {
             Ok(value) => value,
@@ -151,8 +151,8 @@ impl State {
 
     pub(super) fn start_run(
         &mut self,
-        function: usize,
-        seq: usize,
+        function: FunctionIx,
+        seq: EventSeq,
         event: Value,
         now: DateTime<Utc>,
     ) -> RunId {
@@ -161,8 +161,7 @@ impl State {
             .pointer("/data/_inngest/correlation_id")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let index = self.runs.len();
-        self.runs.push(Run {
+        let index = self.runs.push(Run {
             id: id.clone(),
             function,
             seq,
@@ -188,13 +187,13 @@ impl State {
 
     pub(super) fn resume_waits(
         &mut self,
-        seq: usize,
+        seq: EventSeq,
         name: &str,
         event: &Value,
         now: DateTime<Utc>,
     ) {
         let mut resumed = Vec::new();
-        for (r, run) in self.runs.iter().enumerate() {
+        for (r, run) in self.runs.enumerate() {
             if !matches!(run.outcome, Outcome::Active) {
                 continue;
             }
@@ -256,12 +255,14 @@ impl State {
 
     pub(super) fn cancel_runs(
         &mut self,
-        seq: usize,
+        seq: EventSeq,
         name: &str,
         event: &Value,
         now: DateTime<Utc>,
     ) {
-        let cancelled: Vec<usize> = (0..self.runs.len())
+        let cancelled: Vec<RunIx> = self
+            .runs
+            .indices()
             .filter(|&r| {
                 let run = &self.runs[r];
                 matches!(run.outcome, Outcome::Active)

@@ -3,14 +3,15 @@
 use serde_json::Value;
 use url::Url;
 
+use super::ix::AppIx;
 use super::{App, CancelDef, FunctionDef, State};
 use crate::Endpoint;
 use crate::core::time::parse_duration;
 
 impl State {
     /// The index of the app at `url`, added with `endpoint` if new.
-    pub(crate) fn app(&mut self, url: &str, endpoint: Option<Endpoint>) -> usize {
-        if let Some(i) = self.apps.iter().position(|a| a.url == url) {
+    pub(crate) fn app(&mut self, url: &str, endpoint: Option<Endpoint>) -> AppIx {
+        if let Some(i) = self.apps.position(|a| a.url == url) {
             if endpoint.is_some() {
                 self.apps[i].endpoint = endpoint;
             }
@@ -19,13 +20,12 @@ impl State {
         self.apps.push(App {
             url: url.to_owned(),
             endpoint,
-        });
-        self.apps.len() - 1
+        })
     }
 
     /// Registers the functions of a sync (the `functions` array of docs/protocol.md §6.3/§6.4),
     /// replacing earlier registrations with the same ids.
-    pub(crate) fn register(&mut self, app: usize, functions: &Value) -> Result<(), String> {
+    pub(crate) fn register(&mut self, app: AppIx, functions: &Value) -> Result<(), String> {
         let list = functions.as_array().ok_or("`functions` is not an array")?;
         let mut defs = Vec::with_capacity(list.len());
         for f in list {
@@ -34,7 +34,9 @@ impl State {
         for def in defs {
             match self.functions.iter_mut().find(|f| f.id == def.id) {
                 Some(existing) => *existing = def,
-                None => self.functions.push(def),
+                None => {
+                    self.functions.push(def);
+                }
             }
         }
         Ok(())
@@ -50,7 +52,7 @@ impl State {
 }
 
 /// Reads one function config of a sync (docs/protocol.md §6.4).
-pub(super) fn parse_function(app: usize, f: &Value) -> Result<FunctionDef, String> {
+pub(super) fn parse_function(app: AppIx, f: &Value) -> Result<FunctionDef, String> {
     let id = f
         .get("id")
         .and_then(Value::as_str)

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::calls::{error_body, opt_str};
+use super::ix::RunIx;
 use super::{Outcome, Pending, State, StepDone};
 use crate::core::time::parse_time_or_duration;
 use crate::testing::record::StepKind;
@@ -16,7 +17,7 @@ impl State {
     /// server does).
     pub(super) fn wait_for_signal(
         &mut self,
-        run: usize,
+        run: RunIx,
         hash: String,
         name: String,
         op: &Value,
@@ -78,8 +79,8 @@ impl State {
     }
 
     /// The active run (and step) waiting for `signal`.
-    fn signal_waiter(&self, signal: &str) -> Option<(usize, String)> {
-        self.runs.iter().enumerate().find_map(|(r, run)| {
+    fn signal_waiter(&self, signal: &str) -> Option<(RunIx, String)> {
+        self.runs.enumerate().find_map(|(r, run)| {
             if !matches!(run.outcome, Outcome::Active) {
                 return None;
             }

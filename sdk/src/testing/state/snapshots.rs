@@ -2,23 +2,24 @@
 
 use serde_json::{Map, Value};
 
+use super::ix::RunIx;
 use super::{Outcome, Pending, State};
 use crate::testing::record::{RunRecord, RunStatus};
 
 impl State {
-    pub(crate) fn run_index(&self, id: &str) -> Option<usize> {
+    pub(crate) fn run_index(&self, id: &str) -> Option<RunIx> {
         self.by_id.get(id).copied()
     }
 
-    pub(crate) fn run_memo(&self, run: usize) -> &Map<String, Value> {
+    pub(crate) fn run_memo(&self, run: RunIx) -> &Map<String, Value> {
         &self.runs[run].memo
     }
 
-    pub(crate) fn run_events(&self, run: usize) -> &[Value] {
+    pub(crate) fn run_events(&self, run: RunIx) -> &[Value] {
         &self.runs[run].events
     }
 
-    pub(crate) fn record(&self, run: usize) -> RunRecord {
+    pub(crate) fn record(&self, run: RunIx) -> RunRecord {
         let r = &self.runs[run];
         let (output, error) = match &r.outcome {
             Outcome::Completed(output) => (Some(output.clone()), None),
@@ -41,10 +42,10 @@ impl State {
     }
 
     pub(crate) fn records(&self) -> Vec<RunRecord> {
-        (0..self.runs.len()).map(|r| self.record(r)).collect()
+        self.runs.indices().map(|r| self.record(r)).collect()
     }
 
-    pub(super) fn status(&self, run: usize) -> RunStatus {
+    pub(super) fn status(&self, run: RunIx) -> RunStatus {
         let r = &self.runs[run];
         match r.outcome {
             Outcome::Completed(_) => return RunStatus::Completed,

@@ -3,14 +3,15 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::ix::RunIx;
 use super::{Outcome, Pending, State, StepDone};
 use crate::testing::record::StepKind;
 
 impl State {
     /// Wakes sleeps and expires waits and invokes whose time has come.
     pub(crate) fn fire_timers(&mut self, now: DateTime<Utc>) {
-        let mut due: Vec<(DateTime<Utc>, usize, String)> = Vec::new();
-        for (r, run) in self.runs.iter().enumerate() {
+        let mut due: Vec<(DateTime<Utc>, RunIx, String)> = Vec::new();
+        for (r, run) in self.runs.enumerate() {
             if matches!(run.outcome, Outcome::Active) {
                 for (hash, pending) in &run.pending {
                     if let Some(deadline) = pending.deadline().filter(|d| *d <= now) {
