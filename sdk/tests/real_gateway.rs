@@ -132,19 +132,11 @@ fn gateway_functions(base: &str) -> Vec<Function> {
 async fn run_to_end(server: &InngestServer, event: Value) -> (RunStatus, Value) {
     let ids = server.send_event(event).await.unwrap();
     let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
+        .first_run_of(&ids[0], Duration::from_secs(60))
         .await
         .unwrap();
-    let run = server
-        .wait_for_run_end(&run.id, Duration::from_secs(120))
-        .await
-        .unwrap();
-    let output = server
-        .wait_for("the run's output", Duration::from_secs(30), || async {
-            server.run(&run.id).await.ok().flatten()?.output
-        })
+    let (run, output) = server
+        .wait_for_output(&run.id, Duration::from_secs(120))
         .await
         .unwrap();
     (run.status, output)
@@ -163,11 +155,7 @@ async fn the_executor_fetches_and_calls_the_model_for_the_run_on_a_loopback_stan
         builder = builder.function(function);
     }
     let endpoint = builder.build().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    server.sync_app(&url).await.unwrap();
+    let _app = server.serve_and_sync(endpoint).await.unwrap();
 
     let (status, output) =
         run_to_end(&server, json!({"name": "test/fetch", "data": {"n": 7}})).await;
@@ -224,36 +212,21 @@ async fn an_ai_wrapped_step_runs_once_and_is_reported_as_ai() {
         .function(wrapped)
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    server.sync_app(&url).await.unwrap();
+    let _app = server.serve_and_sync(endpoint).await.unwrap();
 
     let ids = server
         .send_event(json!({"name": "test/wrap", "data": {}}))
         .await
         .unwrap();
     let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
+        .first_run_of(&ids[0], Duration::from_secs(60))
         .await
         .unwrap();
-    let (status, output) = {
-        let run = server
-            .wait_for_run_end(&run.id, Duration::from_secs(120))
-            .await
-            .unwrap();
-        let output = server
-            .wait_for("the run's output", Duration::from_secs(30), || async {
-                server.run(&run.id).await.ok().flatten()?.output
-            })
-            .await
-            .unwrap();
-        (run.status, output)
-    };
-    assert_eq!(status, RunStatus::Completed, "{output}");
+    let (run, output) = server
+        .wait_for_output(&run.id, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Completed, "{output}");
     assert_eq!(output, json!({"answer": "a local answer", "after": 1}));
     let steps = server.steps(&run.id).await.unwrap();
     eprintln!("wrapped steps: {steps:?}");
