@@ -11,7 +11,9 @@
 //! use std::time::Duration;
 //!
 //! use inngest_sdk::testing::{FakeExecutor, RunStatus};
-//! use inngest_sdk::{Client, Config, Endpoint, Error, Event, Function, FunctionOpts, Input, Step, Trigger};
+//! use inngest_sdk::{
+//!     Client, Config, Endpoint, Error, Event, Function, FunctionOpts, Input, Step, Trigger,
+//! };
 //! use serde_json::{Value, json};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -22,7 +24,9 @@
 //!         step.sleep("wait-a-day", Duration::from_secs(24 * 3600)).await;
 //!         let email = input.event.data["email"].as_str().unwrap_or_default().to_owned();
 //!         let sent = step
-//!             .run("send-email", move || async move { Ok::<_, Error>(format!("reminded {email}")) })
+//!             .run("send-email", move || async move {
+//!                 Ok::<_, Error>(format!("reminded {email}"))
+//!             })
 //!             .await?;
 //!         Ok::<_, Error>(sent)
 //!     },
