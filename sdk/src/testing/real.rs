@@ -30,7 +30,7 @@
 //! # }
 //! ```
 //!
-//! An app under test is usually an [`Endpoint`](crate::Endpoint):
+//! An app under test is usually an [`Endpoint`]:
 //! [`InngestServer::serve_and_sync`] serves it on a loopback port and syncs it (the
 //! [`ServedApp`] it returns keeps serving until dropped), [`InngestServer::first_run_of`]
 //! waits for the run an event started and [`InngestServer::wait_for_output`] for its end
