@@ -5,11 +5,13 @@
 //! and model errors are step errors, retried, then stored as the real server stores them).
 #![cfg(feature = "testing")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode};
-use inngest_sdk::testing::{FakeExecutor, GatewayKind, RunStatus, StepKind};
+use inngest_sdk::testing::{FakeExecutor, GatewayKind, RunRecord, RunStatus, StepKind};
 use inngest_sdk::{
     AiModel, ChatMessage, ChatRequest, Client, Endpoint, Error, Event, FetchRequest, Function,
     FunctionOpts, Input, Step, Trigger,
@@ -28,6 +30,13 @@ async fn serve(function: Function) -> FakeExecutor {
     inngest
 }
 
+/// Sends one event and drives its run until idle.
+async fn run_event(inngest: &FakeExecutor, name: &str, data: Value) -> RunRecord {
+    let ids = inngest.send(Event::new(name, data)).await;
+    inngest.run_until_idle().await;
+    inngest.run(&ids[0])
+}
+
 #[tokio::test]
 async fn ai_wrapped_steps_are_marked_when_planned_and_when_run() {
     let f = Function::new(
@@ -44,10 +53,7 @@ async fn ai_wrapped_steps_are_marked_when_planned_and_when_run() {
     );
     let inngest = serve(f).await;
 
-    let ids = inngest.send(Event::new("test/wrap", json!({}))).await;
-    inngest.run_until_idle().await;
-
-    let run = inngest.run(&ids[0]);
+    let run = run_event(&inngest, "test/wrap", json!({})).await;
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
     assert_eq!(run.output, Some(json!(6)));
     let ops: Vec<(String, String, Value)> = run
@@ -110,10 +116,7 @@ async fn fetch_and_infer_ops_carry_their_options() {
     );
     let inngest = serve(f).await;
 
-    let ids = inngest.send(Event::new("test/gateway", json!({}))).await;
-    inngest.run_until_idle().await;
-
-    let run = inngest.run(&ids[0]);
+    let run = run_event(&inngest, "test/gateway", json!({})).await;
     // Nothing listens on the port: both steps fail and so does the function.
     assert_eq!(run.status, RunStatus::Failed);
     let ops = run.calls[0].body.as_array().cloned().unwrap_or_default();
@@ -199,18 +202,7 @@ async fn stand_in() -> (String, SeenLog) {
                         let error = json!({"error": {"message": "bad key"}});
                         return (StatusCode::UNAUTHORIZED, json_type, error.to_string());
                     }
-                    let said = request["messages"][0]["content"].as_str().unwrap_or("");
-                    let answer = json!({
-                        "id": "chatcmpl-1",
-                        "object": "chat.completion",
-                        "model": request["model"],
-                        "choices": [{
-                            "index": 0,
-                            "message": {"role": "assistant", "content": format!("you said: {said}")},
-                            "finish_reason": "stop"
-                        }],
-                        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
-                    });
+                    let answer = common::chat_completion(&request);
                     (StatusCode::OK, json_type, answer.to_string())
                 }
                 _ => (
@@ -262,12 +254,7 @@ async fn fetch_requests_reach_the_target_once_per_run_and_the_function_gets_the_
     );
     let inngest = serve(f).await;
 
-    let ids = inngest
-        .send(Event::new("test/fetch", json!({"order": 7})))
-        .await;
-    inngest.run_until_idle().await;
-
-    let run = inngest.run(&ids[0]);
+    let run = run_event(&inngest, "test/fetch", json!({"order": 7})).await;
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
     assert_eq!(
         run.output,
@@ -338,37 +325,18 @@ fn seen_base(url: &str) -> &str {
 async fn infer_posts_to_an_openai_format_target_with_the_key_as_bearer_and_records_no_key() {
     let (base, seen) = stand_in().await;
     let model = AiModel::openai_compatible(&format!("{base}/v1"), "sk-test-key");
-    let f = Function::new(
-        FunctionOpts::new("writer").trigger(Trigger::event("test/infer")),
-        move |input: Input<Value>, step: Step| {
-            let model = model.clone();
-            async move {
-                let prompt = input.event.data["prompt"].as_str().unwrap_or("").to_owned();
-                let request = ChatRequest::new("tiny-model", vec![ChatMessage::user(prompt)]);
-                let response = step.ai().infer("ask-model", &model, &request).await?;
-                let after: u32 = step.run("after", || async { Ok::<_, Error>(1) }).await?;
-                Ok::<_, Error>(json!({
-                    "text": response.text(),
-                    "tokens": response.usage.map(|u| u.total_tokens),
-                    "after": after,
-                }))
-            }
-        },
-    );
+    let f = common::chat_writer(model);
     let inngest = serve(f).await;
 
-    let ids = inngest
-        .send(Event::new("test/infer", json!({"prompt": "hi"})))
-        .await;
-    inngest.run_until_idle().await;
-
-    let run = inngest.run(&ids[0]);
+    let run = run_event(&inngest, "test/infer", json!({"prompt": "hi"})).await;
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
     assert_eq!(
         run.output,
-        Some(json!({"text": "you said: hi", "tokens": 8, "after": 1}))
+        Some(json!({"text": "you said: hi", "tokens": 8}))
     );
     let seen = seen.lock().expect("log").clone();
+    // Two calls (the op, then the replay that completes), one request.
+    assert_eq!(run.calls.len(), 2, "{:?}", run.calls);
     assert_eq!(seen.len(), 1, "once per run: {seen:?}");
     assert_eq!(
         (seen[0].method.as_str(), seen[0].path.as_str()),
@@ -436,10 +404,7 @@ async fn unreachable_targets_and_model_errors_are_retried_then_stored_as_the_rea
     );
     let inngest = serve(f).await;
 
-    let ids = inngest.send(Event::new("test/failing", json!({}))).await;
-    inngest.run_until_idle().await;
-
-    let run = inngest.run(&ids[0]);
+    let run = run_event(&inngest, "test/failing", json!({})).await;
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
     let output = run.output.clone().unwrap_or_default();
     let unreachable = output["unreachable"].as_str().unwrap_or("");
