@@ -75,16 +75,11 @@ async fn the_real_server_stores_only_ciphertext_and_the_run_sees_plain_values() 
     let secret = reader
         .encrypt_value(&json!({"card": "4111111111111234"}))
         .unwrap();
-    let ids = server
-        .send_event(json!({"name": "test/enc.secret", "data": {"encrypted": secret}}))
-        .await
-        .unwrap();
-    let run = server
-        .first_run_of(&ids[0], Duration::from_secs(60))
-        .await
-        .unwrap();
     let (run, output) = server
-        .wait_for_output(&run.id, Duration::from_secs(120))
+        .run_event(
+            json!({"name": "test/enc.secret", "data": {"encrypted": secret}}),
+            Duration::from_secs(120),
+        )
         .await
         .unwrap();
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");

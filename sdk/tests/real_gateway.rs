@@ -110,13 +110,8 @@ fn gateway_functions(base: &str) -> Vec<Function> {
 }
 
 async fn run_to_end(server: &InngestServer, event: Value) -> (RunStatus, Value) {
-    let ids = server.send_event(event).await.unwrap();
-    let run = server
-        .first_run_of(&ids[0], Duration::from_secs(60))
-        .await
-        .unwrap();
     let (run, output) = server
-        .wait_for_output(&run.id, Duration::from_secs(120))
+        .run_event(event, Duration::from_secs(120))
         .await
         .unwrap();
     (run.status, output)
@@ -194,16 +189,11 @@ async fn an_ai_wrapped_step_runs_once_and_is_reported_as_ai() {
         .unwrap();
     let _app = server.serve_and_sync(endpoint).await.unwrap();
 
-    let ids = server
-        .send_event(json!({"name": "test/wrap", "data": {}}))
-        .await
-        .unwrap();
-    let run = server
-        .first_run_of(&ids[0], Duration::from_secs(60))
-        .await
-        .unwrap();
     let (run, output) = server
-        .wait_for_output(&run.id, Duration::from_secs(120))
+        .run_event(
+            json!({"name": "test/wrap", "data": {}}),
+            Duration::from_secs(120),
+        )
         .await
         .unwrap();
     assert_eq!(run.status, RunStatus::Completed, "{output}");

@@ -102,16 +102,11 @@ async fn middleware_hooks_wrap_steps_and_retries_in_onion_order_on_the_real_exec
         .unwrap();
     let _app = server.serve_and_sync(endpoint).await.unwrap();
 
-    let ids = server
-        .send_event(json!({"name": "test/mw.flaky", "data": {}}))
-        .await
-        .unwrap();
-    let run = server
-        .first_run_of(&ids[0], Duration::from_secs(60))
-        .await
-        .unwrap();
     let (run, output) = server
-        .wait_for_output(&run.id, Duration::from_secs(120))
+        .run_event(
+            json!({"name": "test/mw.flaky", "data": {}}),
+            Duration::from_secs(120),
+        )
         .await
         .unwrap();
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");

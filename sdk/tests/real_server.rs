@@ -162,16 +162,11 @@ async fn the_real_executor_runs_a_function_of_several_steps_to_completion() {
         .build()
         .unwrap();
     let _app = server.serve_and_sync(endpoint).await.unwrap();
-    let ids = server
-        .send_event(json!({"name": "bench/steps", "data": {"n": 5}}))
-        .await
-        .unwrap();
-    let run = server
-        .first_run_of(&ids[0], Duration::from_secs(60))
-        .await
-        .unwrap();
     let (run, output) = server
-        .wait_for_output(&run.id, Duration::from_secs(60))
+        .run_event(
+            json!({"name": "bench/steps", "data": {"n": 5}}),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
@@ -250,16 +245,10 @@ async fn run_to_end(
     server: &InngestServer,
     event: Value,
 ) -> (inngest_sdk::testing::real::Run, Value) {
-    let ids = server.send_event(event).await.unwrap();
-    let run = server
-        .first_run_of(&ids[0], Duration::from_secs(60))
+    server
+        .run_event(event, Duration::from_secs(120))
         .await
-        .unwrap();
-    let (run, output) = server
-        .wait_for_output(&run.id, Duration::from_secs(120))
-        .await
-        .unwrap();
-    (run, output)
+        .unwrap()
 }
 
 /// docs/protocol.md §7.14 on the real executor: twenty steps run in one call, each reported to the

@@ -34,7 +34,7 @@
 //! [`InngestServer::serve_and_sync`] serves it on a loopback port and syncs it (the
 //! [`ServedApp`] it returns keeps serving until dropped), [`InngestServer::first_run_of`]
 //! waits for the run an event started and [`InngestServer::wait_for_output`] for its end
-//! and output.
+//! and output; [`InngestServer::run_event`] does all three for one event.
 //!
 //! The binary is found in `INNGEST_BIN`, else as `inngest-cli` or `inngest` on `PATH` (what
 //! `npm i -g inngest-cli` installs). A wrapper script works too, as long as it forwards
@@ -790,6 +790,27 @@ impl InngestServer {
             })
             .await?;
         Ok((run, output))
+    }
+
+    /// Sends one event and waits for the first run it starts ([`InngestServer::first_run_of`])
+    /// and for that run's end and output ([`InngestServer::wait_for_output`]), each for at
+    /// most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// As [`InngestServer::send_event`], and [`ServerError::Timeout`].
+    pub async fn run_event(
+        &self,
+        event: Value,
+        limit: Duration,
+    ) -> Result<(Run, Value), ServerError> {
+        let ids = self.send_event(event).await?;
+        let id = ids.first().ok_or_else(|| ServerError::Api {
+            what: "send event".into(),
+            message: "no event id in the answer".into(),
+        })?;
+        let run = self.first_run_of(id, limit).await?;
+        self.wait_for_output(&run.id, limit).await
     }
 
     /// Waits until the run has one of the finished statuses and returns it.
