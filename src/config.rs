@@ -2,8 +2,8 @@
 //!
 //! Every setting is read and validated at start-up. Missing production settings are
 //! collected, not reported one at a time: the error lists every one that is missing, so an
-//! operator fixes the deployment in one go. Secrets are held as [`SecretString`](secrecy::SecretString) and never
-//! printed; errors name variables, never values.
+//! operator fixes the deployment in one go. Secrets are held as
+//! [`SecretString`](secrecy::SecretString) and never printed; errors name variables, never values.
 
 use std::num::NonZeroU32;
 use std::time::Duration;

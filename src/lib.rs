@@ -1,7 +1,7 @@
 //! Huckleberry mentorship onboarding service: the app around the Inngest functions.
 //!
-//! Leaves first: reading the environment ([`env`](mod@env)), every route path ([`paths`]) and the one
-//! clock ([`clock`]); the configuration ([`config`]); thin vendor clients and their dry runs
+//! Leaves first: reading the environment ([`env`](mod@env)), every route path ([`paths`]) and the
+//! one clock ([`clock`]); the configuration ([`config`]); thin vendor clients and their dry runs
 //! ([`integrations`]). The features: webhook verification and routes ([`webhooks`]), the
 //! Discord connection flow ([`discord`]) and its result pages ([`pages`]). Each feature's
 //! own state ([`state`]), the route table ([`routes`]), errors as responses ([`error`]), the

@@ -1,4 +1,5 @@
-//! email-bounced (docs/design.md §4): a bounced onboarding email blocks the buyer, so staff must know.
+//! email-bounced (docs/design.md §4): a bounced onboarding email blocks the buyer, so staff must
+//! know.
 //!
 //! Steps: `find-user` (by the bounced recipient, `data.to[0]`) → `mark-email-bounced` (when a
 //! user matches) → `alert-staff`. With no matching user, staff are still alerted with what

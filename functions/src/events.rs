@@ -328,8 +328,8 @@ impl ResendEmailBounced {
     }
 }
 
-/// An Inngest event id (docs/design.md §3): Inngest drops a second event with the same id for 24 h, so
-/// each id is derived from the provider's own delivery or object id, never generated.
+/// An Inngest event id (docs/design.md §3): Inngest drops a second event with the same id for 24
+/// h, so each id is derived from the provider's own delivery or object id, never generated.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventId(String);

@@ -1,5 +1,5 @@
-//! Huckleberry onboarding workflows on Inngest (docs/design.md §3–4): the typed events they exchange,
-//! the ports they need from the outside world, the email templates, and the functions.
+//! Huckleberry onboarding workflows on Inngest (docs/design.md §3–4): the typed events they
+//! exchange, the ports they need from the outside world, the email templates, and the functions.
 //!
 //! The app registers the functions on its SDK endpoint:
 //!
@@ -15,26 +15,46 @@
 //! use huckleberry_functions::{Deps, functions};
 //! # struct Nobody;
 //! # impl UserDirectory for Nobody {
-//! #     fn user(&self, _: &ClerkUserId) -> PortFuture<'_, Option<User>> { Box::pin(async { Ok(None) }) }
-//! #     fn find_by_email(&self, _: &EmailAddress) -> PortFuture<'_, Option<User>> { Box::pin(async { Ok(None) }) }
+//! #     fn user(&self, _: &ClerkUserId) -> PortFuture<'_, Option<User>> {
+//! #         Box::pin(async { Ok(None) })
+//! #     }
+//! #     fn find_by_email(&self, _: &EmailAddress) -> PortFuture<'_, Option<User>> {
+//! #         Box::pin(async { Ok(None) })
+//! #     }
 //! #     fn invite(&self, _: &EmailAddress, _: serde_json::Value) -> PortFuture<'_, Invitation> {
 //! #         Box::pin(async { Ok(Invitation { id: "inv_1".into() }) })
 //! #     }
-//! #     fn merge_public_metadata(&self, _: &ClerkUserId, _: serde_json::Value) -> PortFuture<'_, ()> { Box::pin(async { Ok(()) }) }
+//! #     fn merge_public_metadata(
+//! #         &self,
+//! #         _: &ClerkUserId,
+//! #         _: serde_json::Value,
+//! #     ) -> PortFuture<'_, ()> {
+//! #         Box::pin(async { Ok(()) })
+//! #     }
 //! # }
 //! # impl Mailer for Nobody {
-//! #     fn send(&self, _: &OutgoingEmail, _: &str) -> PortFuture<'_, String> { Box::pin(async { Ok("em_1".into()) }) }
+//! #     fn send(&self, _: &OutgoingEmail, _: &str) -> PortFuture<'_, String> {
+//! #         Box::pin(async { Ok("em_1".into()) })
+//! #     }
 //! # }
 //! # impl DiscordGuild for Nobody {
-//! #     fn grant_role(&self, _: &DiscordUserId, _: &RoleId) -> PortFuture<'_, ()> { Box::pin(async { Ok(()) }) }
+//! #     fn grant_role(&self, _: &DiscordUserId, _: &RoleId) -> PortFuture<'_, ()> {
+//! #         Box::pin(async { Ok(()) })
+//! #     }
 //! # }
 //! # impl ConnectLinks for Nobody {
-//! #     fn connect_link(&self, _: &ClerkUserId, _: &PurchaseId, _: chrono::DateTime<chrono::Utc>) -> url::Url {
+//! #     fn connect_link(
+//! #         &self,
+//! #         _: &ClerkUserId,
+//! #         _: &PurchaseId,
+//! #         _: chrono::DateTime<chrono::Utc>,
+//! #     ) -> url::Url {
 //! #         "https://academy.test/connect".parse().expect("valid")
 //! #     }
 //! # }
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let (clerk, resend, discord, links) = (Arc::new(Nobody), Arc::new(Nobody), Arc::new(Nobody), Arc::new(Nobody));
+//! # let (clerk, resend, discord, links) =
+//! #     (Arc::new(Nobody), Arc::new(Nobody), Arc::new(Nobody), Arc::new(Nobody));
 //! // The vendor clients (or dry-run stand-ins) implement the ports.
 //! let deps = Deps::new(clerk, resend, discord, links);
 //! let config = OnboardingConfig::new(

@@ -1,4 +1,5 @@
-//! onboarding-flow (docs/design.md §4): from a paid purchase to dashboard access and a Discord role.
+//! onboarding-flow (docs/design.md §4): from a paid purchase to dashboard access and a Discord
+//! role.
 //!
 //! The run's steps, as the Inngest dashboard lists them:
 //! `find-buyer-in-clerk` → (`invite-buyer-to-clerk` → `wait-for-clerk-signup`) →

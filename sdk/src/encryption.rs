@@ -22,7 +22,9 @@
 //!
 //! ```
 //! use inngest_sdk::encryption::Encryption;
-//! use inngest_sdk::{Client, Config, Endpoint, Error, Function, FunctionOpts, Input, Step, Trigger};
+//! use inngest_sdk::{
+//!     Client, Config, Endpoint, Error, Function, FunctionOpts, Input, Step, Trigger,
+//! };
 //! use serde_json::{Value, json};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

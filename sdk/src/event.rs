@@ -12,8 +12,8 @@ use crate::core::wire::ErrorBody;
 /// trigger, a wait, a send and a handler agree on both.
 ///
 /// Implement it once per event, next to the data type; then
-/// [`Function::for_event`](crate::Function::for_event) triggers a function by its handler's input type,
-/// [`WaitForEvent::of`](crate::WaitForEvent::of) types a wait's result and
+/// [`Function::for_event`](crate::Function::for_event) triggers a function by its handler's input
+/// type, [`WaitForEvent::of`](crate::WaitForEvent::of) types a wait's result and
 /// [`Event::from_data`] names an event from its data. The string forms
 /// ([`Trigger::event`], [`WaitForEvent::new`](crate::WaitForEvent::new), [`Event::new`]) stay
 /// for names known only at run time.

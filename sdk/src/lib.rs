@@ -181,11 +181,11 @@
 //! input event, step outputs and the function's output, hears how the run ended
 //! (`on_run_complete`, `on_run_error`) and sees every event the client sends
 //! (`on_send_event`). Several compose as an onion: the client's, then the endpoint's, then
-//! the function's (`Function::middleware`), each in registration order, **the first registered outermost** (its `wrap_step` wraps all the
-//! others; "after" hooks run innermost first). With none registered they cost one check per
-//! call and per step (under 1 % of a call's instructions, `docs/benchmarks.md`); a
-//! registered middleware also costs a parse of the triggering event and of the output per
-//! call (for `transform_input` / `transform_output`). See [`middleware`] and
+//! the function's (`Function::middleware`), each in registration order, **the first registered
+//! outermost** (its `wrap_step` wraps all the others; "after" hooks run innermost first). With
+//! none registered they cost one check per call and per step (under 1 % of a call's instructions,
+//! `docs/benchmarks.md`); a registered middleware also costs a parse of the triggering event and
+//! of the output per call (for `transform_input` / `transform_output`). See [`middleware`] and
 //! `docs/protocol.md §7.15`. With the `encryption` feature, `encryption::Encryption` is a
 //! ready middleware encrypting step outputs, function outputs and sent events' `data.encrypted`
 //! in the official SDKs' `inngest/libsodium` format (`docs/protocol.md §7.17`).
@@ -200,7 +200,11 @@
 //! struct StepFailures(AtomicU64);
 //!
 //! impl Middleware for StepFailures {
-//!     fn wrap_step<'a>(&'a self, step: &'a StepInfo, next: Next<'a>) -> BoxFuture<'a, StepResult> {
+//!     fn wrap_step<'a>(
+//!         &'a self,
+//!         step: &'a StepInfo,
+//!         next: Next<'a>,
+//!     ) -> BoxFuture<'a, StepResult> {
 //!         Box::pin(async move {
 //!             let result = next.run().await;
 //!             if let Err(error) = &result {
@@ -234,7 +238,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use inngest_sdk::{Error, Function, FunctionOpts, Input, SignalConflict, Step, Trigger, WaitForSignal};
+//! use inngest_sdk::{
+//!     Error, Function, FunctionOpts, Input, SignalConflict, Step, Trigger, WaitForSignal,
+//! };
 //!
 //! #[derive(serde::Serialize, serde::Deserialize)]
 //! struct Approval { approved_by: String }
@@ -251,7 +257,8 @@
 //!         }
 //!     },
 //! );
-//! // Elsewhere: client.send_signal("approval/42", &Approval { approved_by: "ada".into() }).await?;
+//! // Elsewhere:
+//! // client.send_signal("approval/42", &Approval { approved_by: "ada".into() }).await?;
 //! # let _ = publish;
 //! ```
 //!
@@ -275,7 +282,8 @@
 //! let import = Function::new(
 //!     FunctionOpts::new("import").trigger(Trigger::event("import/started")),
 //!     |input: Input<serde_json::Value>, step: Step| async move {
-//!         let channel = format!("import:{}", input.event.data["id"].as_str().unwrap_or_default());
+//!         let id = input.event.data["id"].as_str().unwrap_or_default();
+//!         let channel = format!("import:{id}");
 //!         step.publish("started", &channel, &progress(), &Progress { percent: 0 }).await?;
 //!         let rows = step.run("import", || async { Ok::<_, Error>(42) }).await?;
 //!         step.publish("finished", &channel, &progress(), &Progress { percent: 100 }).await?;
@@ -302,7 +310,10 @@
 //! (`docs/protocol.md §8.8`, `§8.9`).
 //!
 //! ```
-//! use inngest_sdk::{AiModel, ChatMessage, ChatRequest, Error, FetchRequest, Function, FunctionOpts, Input, Step, Trigger};
+//! use inngest_sdk::{
+//!     AiModel, ChatMessage, ChatRequest, Error, FetchRequest, Function, FunctionOpts, Input,
+//!     Step, Trigger,
+//! };
 //!
 //! let summarize = Function::new(
 //!     FunctionOpts::new("summarize").trigger(Trigger::event("page/added")),
@@ -310,7 +321,8 @@
 //!         let url = input.event.data["url"].as_str().unwrap_or_default().to_owned();
 //!         let page = step.fetch("download", FetchRequest::get(url)).await?;
 //!         if !page.is_success() {
-//!             return Err(Error::non_retriable(format!("the page answered {}", page.status_code)));
+//!             let status = page.status_code;
+//!             return Err(Error::non_retriable(format!("the page answered {status}")));
 //!         }
 //!         let model = AiModel::openai_compatible("https://api.openai.com/v1", "sk-…");
 //!         let request = ChatRequest::new("gpt-4o-mini", vec![

@@ -7,9 +7,9 @@
 //! Several compose as an onion: the stack is the client's, then the endpoint's, then the
 //! function's, each in registration order, and **the first registered is the outermost**.
 //! "Before" hooks (`on_run_start`, `transform_input`, `before_execution`, `on_send_event`,
-//! `transform_step_result`) run outermost first; "after" hooks (`after_execution`, `transform_output`,
-//! `on_run_complete`, `on_run_error`) run innermost first; [`Middleware::wrap_step`] nests,
-//! the outermost wrapping all the others.
+//! `transform_step_result`) run outermost first; "after" hooks (`after_execution`,
+//! `transform_output`, `on_run_complete`, `on_run_error`) run innermost first;
+//! [`Middleware::wrap_step`] nests, the outermost wrapping all the others.
 //!
 //! Every hook has a default that does nothing, so a middleware implements only what it
 //! needs. With no middleware registered, none of this code runs: the SDK checks for an
@@ -51,12 +51,22 @@ pub type StepResult = Result<Box<RawValue>, Error>;
 /// struct FailedSteps(AtomicU64);
 ///
 /// impl Middleware for FailedSteps {
-///     fn wrap_step<'a>(&'a self, step: &'a StepInfo, next: Next<'a>) -> BoxFuture<'a, StepResult> {
+///     fn wrap_step<'a>(
+///         &'a self,
+///         step: &'a StepInfo,
+///         next: Next<'a>,
+///     ) -> BoxFuture<'a, StepResult> {
 ///         Box::pin(async move {
 ///             let result = next.run().await;
 ///             if let Err(error) = &result {
 ///                 self.0.fetch_add(1, Ordering::Relaxed);
-///                 tracing::warn!(run_id = %step.run.run_id, step = %step.id, attempt = step.run.attempt, %error, "step attempt failed");
+///                 tracing::warn!(
+///                     run_id = %step.run.run_id,
+///                     step = %step.id,
+///                     attempt = step.run.attempt,
+///                     %error,
+///                     "step attempt failed"
+///                 );
 ///             }
 ///             result
 ///         })

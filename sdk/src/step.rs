@@ -2,8 +2,8 @@
 //!
 //! Every method registers its step synchronously, when it is called, so several steps
 //! started before the code awaits them are found together and reported in one `206`
-//! (docs/protocol.md §7.3). A step that must pause *parks*: its future stays pending for the rest of
-//! the request, the engine reports what was found, and the request ends. User code never
+//! (docs/protocol.md §7.3). A step that must pause *parks*: its future stays pending for the rest
+//! of the request, the engine reports what was found, and the request ends. User code never
 //! sees an `Err` for a pause, so it cannot swallow one, and nothing panics on drop.
 
 use std::convert::Infallible;
@@ -837,8 +837,8 @@ async fn resolve_or_park(registration: Option<Registration>) {
     }
 }
 
-/// The result a memoized run-type value holds (docs/protocol.md §7.2), decoded into `T` in one pass;
-/// `None` when the value is not a result (a `step.run` then runs as a new step).
+/// The result a memoized run-type value holds (docs/protocol.md §7.2), decoded into `T` in one
+/// pass; `None` when the value is not a result (a `step.run` then runs as a new step).
 fn run_result<T: DeserializeOwned>(user_id: &str, raw: &str) -> Option<Result<T, StepError>> {
     match RunMemo::decode(raw) {
         RunMemo::Data(output) => {

@@ -7,44 +7,17 @@
 )]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+mod common;
+
+use common::{counted_steps, counters, counts};
 use inngest_sdk::testing::{FakeExecutor, RunStatus};
 use inngest_sdk::{
     Checkpointing, Endpoint, Error, Event, Function, FunctionOpts, Input, Step, Trigger,
 };
 use serde_json::{Value, json};
-
-/// `n` sequential steps `step-0` … `step-(n-1)`, each counting its executions in
-/// `runs[i]` and returning `i`; the function returns their sum.
-fn steps(opts: FunctionOpts, runs: Arc<Vec<AtomicUsize>>) -> Function {
-    Function::new(opts, move |input: Input<Value>, step: Step| {
-        let runs = Arc::clone(&runs);
-        async move {
-            let n = input.event.data["n"].as_u64().unwrap_or(0);
-            let mut total = 0;
-            for i in 0..n {
-                let runs = Arc::clone(&runs);
-                total += step
-                    .run(&format!("step-{i}"), move || async move {
-                        runs[i as usize].fetch_add(1, Ordering::SeqCst);
-                        Ok::<_, Error>(i)
-                    })
-                    .await?;
-            }
-            Ok::<_, Error>(total)
-        }
-    })
-}
-
-fn counters(n: usize) -> Arc<Vec<AtomicUsize>> {
-    Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect())
-}
-
-fn counts(runs: &[AtomicUsize]) -> Vec<usize> {
-    runs.iter().map(|c| c.load(Ordering::SeqCst)).collect()
-}
 
 fn on(id: &str) -> FunctionOpts {
     FunctionOpts::new(id).trigger(Trigger::event("demo/go"))
@@ -79,7 +52,7 @@ fn step_names(body: &Value) -> Vec<String> {
 #[tokio::test]
 async fn steps_are_checkpointed_and_the_run_completes_in_one_call() {
     let runs = counters(3);
-    let inngest = serve(vec![steps(on("steps"), Arc::clone(&runs))]).await;
+    let inngest = serve(vec![counted_steps(on("steps"), Arc::clone(&runs))]).await;
 
     let ids = inngest.send(Event::new("demo/go", json!({"n": 3}))).await;
     inngest.run_until_idle().await;
@@ -134,7 +107,7 @@ async fn a_function_without_steps_still_answers_200() {
 #[tokio::test]
 async fn a_failed_checkpoint_falls_back_to_the_classic_answer_and_no_step_runs_twice() {
     let runs = counters(3);
-    let inngest = serve(vec![steps(on("steps"), Arc::clone(&runs))]).await;
+    let inngest = serve(vec![counted_steps(on("steps"), Arc::clone(&runs))]).await;
     // The SDK tries a checkpoint three times: the first step cannot be reported.
     inngest.fail_checkpoints(3);
 
@@ -163,7 +136,7 @@ async fn a_failed_checkpoint_falls_back_to_the_classic_answer_and_no_step_runs_t
 async fn buffered_steps_are_reported_together() {
     let runs = counters(3);
     let opts = on("steps").checkpointing(Checkpointing::new().buffered_steps(2));
-    let inngest = serve(vec![steps(opts, Arc::clone(&runs))]).await;
+    let inngest = serve(vec![counted_steps(opts, Arc::clone(&runs))]).await;
 
     let ids = inngest.send(Event::new("demo/go", json!({"n": 3}))).await;
     inngest.run_until_idle().await;
@@ -185,7 +158,7 @@ async fn buffered_steps_are_reported_together() {
 async fn a_failed_checkpoint_of_buffered_steps_answers_all_of_them() {
     let runs = counters(3);
     let opts = on("steps").checkpointing(Checkpointing::new().buffered_steps(2));
-    let inngest = serve(vec![steps(opts, Arc::clone(&runs))]).await;
+    let inngest = serve(vec![counted_steps(opts, Arc::clone(&runs))]).await;
     inngest.fail_checkpoints(3);
 
     let ids = inngest.send(Event::new("demo/go", json!({"n": 3}))).await;
@@ -324,7 +297,7 @@ async fn parallel_steps_are_planned_as_in_the_classic_protocol() {
 async fn after_the_runtime_limit_the_next_step_is_planned() {
     let runs = counters(2);
     let opts = on("steps").checkpointing(Checkpointing::new().max_runtime(Duration::from_nanos(1)));
-    let inngest = serve(vec![steps(opts, Arc::clone(&runs))]).await;
+    let inngest = serve(vec![counted_steps(opts, Arc::clone(&runs))]).await;
     let ids = inngest.send(Event::new("demo/go", json!({"n": 2}))).await;
     inngest.run_until_idle().await;
     let run = inngest.run(&ids[0]);
@@ -349,7 +322,7 @@ async fn checkpointing_can_be_turned_off_per_function_or_per_client() {
         let client = inngest_sdk::Client::new(config);
         let endpoint = Endpoint::builder("app", client)
             .clock(inngest.clock())
-            .function(steps(opts, Arc::clone(&runs)))
+            .function(counted_steps(opts, Arc::clone(&runs)))
             .build()
             .unwrap();
         inngest.serve(endpoint).await.unwrap();
@@ -374,7 +347,7 @@ async fn a_function_may_checkpoint_when_the_client_does_not() {
     let client = inngest_sdk::Client::new(config);
     let endpoint = Endpoint::builder("app", client)
         .clock(inngest.clock())
-        .function(steps(
+        .function(counted_steps(
             on("steps").checkpointing(Checkpointing::new()),
             Arc::clone(&runs),
         ))
@@ -392,7 +365,7 @@ async fn a_function_may_checkpoint_when_the_client_does_not() {
 #[tokio::test]
 async fn a_refused_checkpoint_is_not_retried_and_falls_back_at_once() {
     let runs = counters(2);
-    let inngest = serve(vec![steps(on("steps"), Arc::clone(&runs))]).await;
+    let inngest = serve(vec![counted_steps(on("steps"), Arc::clone(&runs))]).await;
     // What the server answers a checkpoint for a queue item that is no longer leased.
     inngest.fail_checkpoints_with(1, 409);
 
@@ -416,7 +389,7 @@ async fn the_interval_reports_buffered_steps_before_the_buffer_is_full() {
             .buffered_steps(100)
             .max_interval(Duration::from_nanos(1)),
     );
-    let inngest = serve(vec![steps(opts, Arc::clone(&runs))]).await;
+    let inngest = serve(vec![counted_steps(opts, Arc::clone(&runs))]).await;
     let ids = inngest.send(Event::new("demo/go", json!({"n": 3}))).await;
     inngest.run_until_idle().await;
 

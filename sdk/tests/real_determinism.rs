@@ -53,20 +53,14 @@ async fn a_step_renamed_while_the_run_sleeps_fails_the_run_without_retries() {
         .function(renamed)
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    server.sync_app(&url).await.unwrap();
+    let _app = server.serve_and_sync(endpoint).await.unwrap();
 
     let ids = server
         .send_event(json!({"name": "test/nd.renamed", "data": {}}))
         .await
         .unwrap();
     let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
+        .first_run_of(&ids[0], Duration::from_secs(60))
         .await
         .unwrap();
     // The first call ran `charge` and answered the sleep: "deploy" the renamed step.
@@ -79,17 +73,11 @@ async fn a_step_renamed_while_the_run_sleeps_fails_the_run_without_retries() {
     deployed.store(true, Ordering::SeqCst);
     let calls_before = calls.load(Ordering::SeqCst);
 
-    let run = server
-        .wait_for_run_end(&run.id, Duration::from_secs(120))
+    let (run, output) = server
+        .wait_for_output(&run.id, Duration::from_secs(120))
         .await
         .unwrap();
     assert_eq!(run.status, RunStatus::Failed, "{run:?}");
-    let output = server
-        .wait_for("the run's output", Duration::from_secs(30), || async {
-            server.run(&run.id).await.ok().flatten()?.output
-        })
-        .await
-        .unwrap();
     assert_eq!(output["name"], "NonDeterminismError", "{output}");
     let message = output["message"].as_str().unwrap_or("");
     assert!(message.contains("\"charge-v2\""), "{message}");

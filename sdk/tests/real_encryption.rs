@@ -69,38 +69,20 @@ async fn the_real_server_stores_only_ciphertext_and_the_run_sees_plain_values() 
         .function(function)
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    server.sync_app(&url).await.unwrap();
+    let _app = server.serve_and_sync(endpoint).await.unwrap();
 
     let reader = encryption();
     let secret = reader
         .encrypt_value(&json!({"card": "4111111111111234"}))
         .unwrap();
-    let ids = server
-        .send_event(json!({"name": "test/enc.secret", "data": {"encrypted": secret}}))
-        .await
-        .unwrap();
-    let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
-        .await
-        .unwrap();
-    let run = server
-        .wait_for_run_end(&run.id, Duration::from_secs(120))
+    let (run, output) = server
+        .run_event(
+            json!({"name": "test/enc.secret", "data": {"encrypted": secret}}),
+            Duration::from_secs(120),
+        )
         .await
         .unwrap();
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
-
-    let output = server
-        .wait_for("the run's output", Duration::from_secs(30), || async {
-            server.run(&run.id).await.ok().flatten()?.output
-        })
-        .await
-        .unwrap();
     assert!(is_encrypted(&output), "{output}");
     assert_eq!(
         reader.decrypt_value(&output),

@@ -10,6 +10,8 @@
     reason = "a panic is the failure report in a test"
 )]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,8 +19,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use inngest_sdk::testing::real::{InngestServer, RunStatus, ServerOptions};
 use inngest_sdk::{
-    AiModel, ChatMessage, ChatRequest, Client, Config, Endpoint, Error, FetchRequest, Function,
-    FunctionOpts, Input, Step, Trigger,
+    AiModel, Client, Config, Endpoint, Error, FetchRequest, Function, FunctionOpts, Input, Step,
+    Trigger,
 };
 use serde_json::{Value, json};
 
@@ -38,7 +40,9 @@ async fn stand_in() -> (String, Seen) {
                 async move {
                     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     let trace = header(&headers, "x-trace");
-                    seen.lock().unwrap().push(("/echo".into(), trace, body.clone()));
+                    seen.lock()
+                        .unwrap()
+                        .push(("/echo".into(), trace, body.clone()));
                     (
                         StatusCode::CREATED,
                         [("x-stand-in", "yes"), ("content-type", "application/json")],
@@ -54,19 +58,10 @@ async fn stand_in() -> (String, Seen) {
                 async move {
                     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     let auth = header(&headers, "authorization");
-                    seen.lock().unwrap().push(("/chat".into(), auth, body.clone()));
-                    let last = body["messages"][0]["content"].as_str().unwrap_or("").to_owned();
-                    let answer = json!({
-                        "id": "chatcmpl-1",
-                        "object": "chat.completion",
-                        "model": body["model"],
-                        "choices": [{
-                            "index": 0,
-                            "message": {"role": "assistant", "content": format!("you said: {last}")},
-                            "finish_reason": "stop"
-                        }],
-                        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
-                    });
+                    seen.lock()
+                        .unwrap()
+                        .push(("/chat".into(), auth, body.clone()));
+                    let answer = common::chat_completion(&body);
                     ([("content-type", "application/json")], answer.to_string())
                 }
             }),
@@ -111,40 +106,12 @@ fn gateway_functions(base: &str) -> Vec<Function> {
         },
     );
     let model = AiModel::openai_compatible(&format!("{base}/v1"), "sk-test-key");
-    let writer = Function::new(
-        FunctionOpts::new("writer").trigger(Trigger::event("test/infer")),
-        move |input: Input<Value>, step: Step| {
-            let model = model.clone();
-            async move {
-                let prompt = input.event.data["prompt"].as_str().unwrap_or("").to_owned();
-                let request = ChatRequest::new("tiny-model", vec![ChatMessage::user(prompt)]);
-                let response = step.ai().infer("ask-model", &model, &request).await?;
-                Ok::<_, Error>(json!({
-                    "text": response.text(),
-                    "tokens": response.usage.map(|u| u.total_tokens),
-                }))
-            }
-        },
-    );
-    vec![fetcher, writer]
+    vec![fetcher, common::chat_writer(model)]
 }
 
 async fn run_to_end(server: &InngestServer, event: Value) -> (RunStatus, Value) {
-    let ids = server.send_event(event).await.unwrap();
-    let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
-        .await
-        .unwrap();
-    let run = server
-        .wait_for_run_end(&run.id, Duration::from_secs(120))
-        .await
-        .unwrap();
-    let output = server
-        .wait_for("the run's output", Duration::from_secs(30), || async {
-            server.run(&run.id).await.ok().flatten()?.output
-        })
+    let (run, output) = server
+        .run_event(event, Duration::from_secs(120))
         .await
         .unwrap();
     (run.status, output)
@@ -163,11 +130,7 @@ async fn the_executor_fetches_and_calls_the_model_for_the_run_on_a_loopback_stan
         builder = builder.function(function);
     }
     let endpoint = builder.build().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    server.sync_app(&url).await.unwrap();
+    let _app = server.serve_and_sync(endpoint).await.unwrap();
 
     let (status, output) =
         run_to_end(&server, json!({"name": "test/fetch", "data": {"n": 7}})).await;
@@ -224,36 +187,16 @@ async fn an_ai_wrapped_step_runs_once_and_is_reported_as_ai() {
         .function(wrapped)
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    server.sync_app(&url).await.unwrap();
+    let _app = server.serve_and_sync(endpoint).await.unwrap();
 
-    let ids = server
-        .send_event(json!({"name": "test/wrap", "data": {}}))
+    let (run, output) = server
+        .run_event(
+            json!({"name": "test/wrap", "data": {}}),
+            Duration::from_secs(120),
+        )
         .await
         .unwrap();
-    let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
-        .await
-        .unwrap();
-    let (status, output) = {
-        let run = server
-            .wait_for_run_end(&run.id, Duration::from_secs(120))
-            .await
-            .unwrap();
-        let output = server
-            .wait_for("the run's output", Duration::from_secs(30), || async {
-                server.run(&run.id).await.ok().flatten()?.output
-            })
-            .await
-            .unwrap();
-        (run.status, output)
-    };
-    assert_eq!(status, RunStatus::Completed, "{output}");
+    assert_eq!(run.status, RunStatus::Completed, "{output}");
     assert_eq!(output, json!({"answer": "a local answer", "after": 1}));
     let steps = server.steps(&run.id).await.unwrap();
     eprintln!("wrapped steps: {steps:?}");

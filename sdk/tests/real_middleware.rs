@@ -100,33 +100,16 @@ async fn middleware_hooks_wrap_steps_and_retries_in_onion_order_on_the_real_exec
         .function(flaky)
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    server.sync_app(&url).await.unwrap();
+    let _app = server.serve_and_sync(endpoint).await.unwrap();
 
-    let ids = server
-        .send_event(json!({"name": "test/mw.flaky", "data": {}}))
-        .await
-        .unwrap();
-    let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
-        .await
-        .unwrap();
-    let run = server
-        .wait_for_run_end(&run.id, Duration::from_secs(120))
+    let (run, output) = server
+        .run_event(
+            json!({"name": "test/mw.flaky", "data": {}}),
+            Duration::from_secs(120),
+        )
         .await
         .unwrap();
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
-    let output = server
-        .wait_for("the run's output", Duration::from_secs(30), || async {
-            server.run(&run.id).await.ok().flatten()?.output
-        })
-        .await
-        .unwrap();
     // transform_output runs innermost first: the endpoint's wraps, then the client's.
     assert_eq!(output, json!({"outer": {"inner": 3}}));
 

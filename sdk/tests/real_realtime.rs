@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use inngest_sdk::testing::real::{InngestServer, RunStatus, ServerOptions};
+use inngest_sdk::testing::real::{InngestServer, RunStatus, ServedApp, ServerOptions};
 use inngest_sdk::{
     Client, Config, Endpoint, Error, Function, FunctionOpts, Input, RealtimeMessage, Step, Topic,
     Trigger,
@@ -63,7 +63,8 @@ fn reporter() -> Function {
     )
 }
 
-async fn start() -> (InngestServer, Client) {
+/// A server with the app served and synced; the app answers while the `ServedApp` lives.
+async fn start() -> (InngestServer, Client, ServedApp) {
     let server = InngestServer::start(ServerOptions::dev().retry_interval(1))
         .await
         .expect("needs the real Inngest server");
@@ -72,18 +73,14 @@ async fn start() -> (InngestServer, Client) {
         .function(reporter())
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    server.sync_app(&url).await.unwrap();
-    (server, client)
+    let app = server.serve_and_sync(endpoint).await.unwrap();
+    (server, client, app)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
 async fn a_subscriber_receives_a_runs_durable_publishes_once_each() {
-    let (server, client) = start().await;
+    let (server, client, _app) = start().await;
     let token = client
         .subscription_token("job:j1", &[progress().name()])
         .await
@@ -121,22 +118,14 @@ async fn a_subscriber_receives_a_runs_durable_publishes_once_each() {
     .expect("the 100 % message within the deadline");
 
     let run = server
-        .wait_for("the run", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
+        .first_run_of(&ids[0], Duration::from_secs(60))
         .await
         .unwrap();
-    let ended = server
-        .wait_for_run_end(&run.id, Duration::from_secs(60))
+    let (ended, output) = server
+        .wait_for_output(&run.id, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(ended.status, RunStatus::Completed);
-    let output = server
-        .wait_for("the run's output", Duration::from_secs(30), || async {
-            server.run(&run.id).await.ok().flatten()?.output
-        })
-        .await
-        .unwrap();
     assert_eq!(output, json!({"flaky_attempt": 1}), "the run was retried");
 
     let data: Vec<Progress> = received.iter().map(|m| m.data_as().unwrap()).collect();
@@ -162,7 +151,7 @@ async fn a_subscriber_receives_a_runs_durable_publishes_once_each() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
 async fn a_client_publish_reaches_a_subscriber_and_other_topics_do_not() {
-    let (_server, client) = start().await;
+    let (_server, client, _app) = start().await;
     let token = client
         .subscription_token("user:7", &["greeting"])
         .await

@@ -13,8 +13,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod common;
+
+use common::{counted_steps, counters, counts};
 use inngest_sdk::testing::conformance;
-use inngest_sdk::testing::real::{InngestServer, RunStatus, ServerOptions};
+use inngest_sdk::testing::real::{InngestServer, RunStatus, ServedApp, ServerOptions};
 use inngest_sdk::{
     Client, Config, Endpoint, Error, EventKey, Function, FunctionOpts, Input, SigningKey, Step,
     Trigger,
@@ -25,15 +28,6 @@ const NEEDS_SERVER: &str = "needs the real Inngest server";
 
 /// The event key of the self-hosted server in these tests.
 const EVENT_KEY: &str = "e2e-event-key";
-
-/// Serves `endpoint` on a free loopback port; returns its `/api/inngest` URL.
-async fn serve(endpoint: Endpoint) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
 
 /// The conformance fixture app, as the runner needs it: in-band sync on, never
 /// registering itself.
@@ -121,9 +115,9 @@ async fn the_conformance_runner_passes_every_serve_case_in_dev_mode() {
     let config = Config::dev()
         .with_base_url(server.url().clone())
         .with_signing_key(SigningKey::new(conformance::SIGNING_KEY).unwrap());
-    let sdk_url = serve(fixture(config)).await;
+    let app = ServedApp::serve(fixture(config)).await.unwrap();
     let report = tokio::task::spawn_blocking({
-        let sdk_url = sdk_url.clone();
+        let sdk_url = app.url().to_owned();
         let server = std::sync::Arc::new(server);
         move || run_conformance(&sdk_url, &server, None)
     })
@@ -144,8 +138,9 @@ async fn the_conformance_runner_passes_every_serve_case_against_a_signed_server(
     let config = Config::cloud(SigningKey::new(conformance::SIGNING_KEY).unwrap())
         .with_base_url(server.url().clone())
         .with_event_key(EventKey::new(EVENT_KEY));
-    let sdk_url = serve(fixture(config)).await;
+    let app = ServedApp::serve(fixture(config)).await.unwrap();
     let report = tokio::task::spawn_blocking({
+        let sdk_url = app.url().to_owned();
         let server = std::sync::Arc::new(server);
         move || run_conformance(&sdk_url, &server, Some(EVENT_KEY))
     })
@@ -166,31 +161,16 @@ async fn the_real_executor_runs_a_function_of_several_steps_to_completion() {
         .function(conformance::bench_steps())
         .build()
         .unwrap();
-    let url = serve(endpoint).await;
-    server.sync_app(&url).await.unwrap();
-    let ids = server
-        .send_event(json!({"name": "bench/steps", "data": {"n": 5}}))
-        .await
-        .unwrap();
-    let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
-        .await
-        .unwrap();
-    let run = server
-        .wait_for_run_end(&run.id, Duration::from_secs(60))
+    let _app = server.serve_and_sync(endpoint).await.unwrap();
+    let (run, output) = server
+        .run_event(
+            json!({"name": "bench/steps", "data": {"n": 5}}),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
     assert_eq!(run.function, "real-server-test-bench-steps");
-    // The server records a run's output shortly after its end.
-    let output = server
-        .wait_for("the run's output", Duration::from_secs(30), || async {
-            server.run(&run.id).await.ok().flatten()?.output
-        })
-        .await
-        .unwrap();
     assert_eq!(output, json!(10), "0 + 1 + 2 + 3 + 4");
     let steps = server.steps(&run.id).await.unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
@@ -229,7 +209,7 @@ impl Answers {
 }
 
 /// Serves `endpoint` and records every answer to a call.
-async fn serve_recording(endpoint: Endpoint) -> (String, std::sync::Arc<Answers>) {
+async fn serve_recording(endpoint: Endpoint) -> (ServedApp, std::sync::Arc<Answers>) {
     use axum::body::Body;
     let answers = std::sync::Arc::new(Answers::default());
     let recorded = std::sync::Arc::clone(&answers);
@@ -256,39 +236,8 @@ async fn serve_recording(endpoint: Endpoint) -> (String, std::sync::Arc<Answers>
             response.map(Body::from)
         }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/api/inngest", axum::routing::any(handler));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, answers)
-}
-
-/// `n` sequential steps `step-0` … that count their executions in `runs`; returns the sum.
-fn counted_steps(opts: FunctionOpts, runs: std::sync::Arc<Vec<AtomicUsize>>) -> Function {
-    Function::new(opts, move |input: Input<Value>, step: Step| {
-        let runs = std::sync::Arc::clone(&runs);
-        async move {
-            let mut total = 0;
-            for i in 0..input.event.data["n"].as_u64().unwrap_or(0) {
-                let runs = std::sync::Arc::clone(&runs);
-                total += step
-                    .run(&format!("step-{i}"), move || async move {
-                        runs[i as usize].fetch_add(1, Ordering::SeqCst);
-                        Ok::<_, Error>(i)
-                    })
-                    .await?;
-            }
-            Ok::<_, Error>(total)
-        }
-    })
-}
-
-fn counters(n: usize) -> std::sync::Arc<Vec<AtomicUsize>> {
-    std::sync::Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect())
-}
-
-fn counts(runs: &[AtomicUsize]) -> Vec<usize> {
-    runs.iter().map(|c| c.load(Ordering::SeqCst)).collect()
+    let router = axum::Router::new().route("/api/inngest", axum::routing::any(handler));
+    (ServedApp::serve_router(router).await.unwrap(), answers)
 }
 
 /// Sends `event`, waits for its run to end and for the server to record its output.
@@ -296,25 +245,10 @@ async fn run_to_end(
     server: &InngestServer,
     event: Value,
 ) -> (inngest_sdk::testing::real::Run, Value) {
-    let ids = server.send_event(event).await.unwrap();
-    let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
+    server
+        .run_event(event, Duration::from_secs(120))
         .await
-        .unwrap();
-    let run = server
-        .wait_for_run_end(&run.id, Duration::from_secs(120))
-        .await
-        .unwrap();
-    // The server records a run's output shortly after its end.
-    let output = server
-        .wait_for("the run's output", Duration::from_secs(30), || async {
-            server.run(&run.id).await.ok().flatten()?.output
-        })
-        .await
-        .unwrap();
-    (run, output)
+        .unwrap()
 }
 
 /// docs/protocol.md §7.14 on the real executor: twenty steps run in one call, each reported to the
@@ -334,8 +268,8 @@ async fn a_checkpointed_run_of_twenty_steps_takes_one_call_and_keeps_its_step_hi
         ))
         .build()
         .unwrap();
-    let (url, answers) = serve_recording(endpoint).await;
-    server.sync_app(&url).await.unwrap();
+    let (app, answers) = serve_recording(endpoint).await;
+    server.sync_app(app.url()).await.unwrap();
 
     let (run, output) = run_to_end(&server, json!({"name": "test/steps", "data": {"n": 20}})).await;
 
@@ -417,8 +351,8 @@ async fn a_failing_checkpoint_api_falls_back_to_the_classic_answer_without_runni
         ))
         .build()
         .unwrap();
-    let (url, answers) = serve_recording(endpoint).await;
-    server.sync_app(&url).await.unwrap();
+    let (app, answers) = serve_recording(endpoint).await;
+    server.sync_app(app.url()).await.unwrap();
 
     let (run, output) = run_to_end(&server, json!({"name": "test/steps", "data": {"n": 3}})).await;
 
@@ -486,8 +420,8 @@ async fn a_failing_step_is_retried_as_in_the_classic_protocol() {
         .function(flaky)
         .build()
         .unwrap();
-    let (url, answers) = serve_recording(endpoint).await;
-    server.sync_app(&url).await.unwrap();
+    let (app, answers) = serve_recording(endpoint).await;
+    server.sync_app(app.url()).await.unwrap();
 
     let (run, output) = run_to_end(&server, json!({"name": "test/flaky", "data": {}})).await;
 
@@ -540,7 +474,7 @@ async fn a_checkpointed_run_completes_against_a_signed_server() {
         ))
         .build()
         .unwrap();
-    let (url, answers) = serve_recording(endpoint).await;
+    let (app, answers) = serve_recording(endpoint).await;
     // An out-of-band sync: a signed `PUT` makes the app register itself with the bearer.
     let key = SigningKey::new(conformance::SIGNING_KEY).unwrap();
     let now = std::time::SystemTime::now()
@@ -548,7 +482,7 @@ async fn a_checkpointed_run_completes_against_a_signed_server() {
         .unwrap()
         .as_secs();
     let res = reqwest::Client::new()
-        .put(&url)
+        .put(app.url())
         .header(
             "x-inngest-signature",
             key.sign(b"", i64::try_from(now).unwrap()),

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use inngest_sdk::testing::real::{InngestServer, RunStatus, ServerOptions};
+use inngest_sdk::testing::real::{InngestServer, RunStatus, ServedApp, ServerOptions};
 use inngest_sdk::{
     Client, Config, Endpoint, Error, Function, FunctionOpts, Input, SignalConflict, Step, Trigger,
     WaitForSignal,
@@ -72,7 +72,8 @@ fn approver() -> Function {
     )
 }
 
-async fn start() -> (InngestServer, Client) {
+/// A server with the app served and synced; the app answers while the `ServedApp` lives.
+async fn start() -> (InngestServer, Client, ServedApp) {
     let server = InngestServer::start(ServerOptions::dev().retry_interval(1))
         .await
         .expect("needs the real Inngest server");
@@ -82,34 +83,22 @@ async fn start() -> (InngestServer, Client) {
         .function(approver())
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    server.sync_app(&url).await.unwrap();
-    (server, client)
+    let app = server.serve_and_sync(endpoint).await.unwrap();
+    (server, client, app)
 }
 
 async fn start_run(server: &InngestServer, event: Value) -> String {
     let ids = server.send_event(event).await.unwrap();
     server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
+        .first_run_of(&ids[0], Duration::from_secs(60))
         .await
         .unwrap()
         .id
 }
 
 async fn output_of(server: &InngestServer, run_id: &str) -> (RunStatus, Value) {
-    let run = server
-        .wait_for_run_end(run_id, Duration::from_secs(120))
-        .await
-        .unwrap();
-    let output = server
-        .wait_for("the run's output", Duration::from_secs(30), || async {
-            server.run(run_id).await.ok().flatten()?.output
-        })
+    let (run, output) = server
+        .wait_for_output(run_id, Duration::from_secs(120))
         .await
         .unwrap();
     (run.status, output)
@@ -118,7 +107,7 @@ async fn output_of(server: &InngestServer, run_id: &str) -> (RunStatus, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
 async fn a_signal_sent_by_the_client_resumes_the_waiting_run_with_typed_data() {
-    let (server, client) = start().await;
+    let (server, client, _app) = start().await;
     let run_id = start_run(
         &server,
         json!({"name": "test/approval.requested", "data": {"doc": "d1"}}),
@@ -154,7 +143,7 @@ async fn a_signal_sent_by_the_client_resumes_the_waiting_run_with_typed_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
 async fn a_send_signal_step_resumes_another_run_and_an_unsignalled_wait_times_out() {
-    let (server, client) = start().await;
+    let (server, client, _app) = start().await;
     let waiting = start_run(
         &server,
         json!({"name": "test/approval.requested", "data": {"doc": "d2"}}),
@@ -212,7 +201,7 @@ async fn wait_until_waiting(server: &InngestServer, run_id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
 async fn a_second_wait_for_a_taken_signal_fails_or_replaces_the_first_by_its_policy() {
-    let (server, client) = start().await;
+    let (server, client, _app) = start().await;
     let first = start_run(
         &server,
         json!({"name": "test/approval.requested", "data": {"doc": "d4"}}),

@@ -1,5 +1,5 @@
-//! The two routes of the Discord connection (docs/design.md §5, docs/integrations.md §3.7 and §11):
-//! `GET /api/auth/discord` starts it from an emailed link token or a Clerk session, and
+//! The two routes of the Discord connection (docs/design.md §5, docs/integrations.md §3.7 and
+//! §11): `GET /api/auth/discord` starts it from an emailed link token or a Clerk session, and
 //! `GET /api/auth/discord/callback` finishes it and renders the result page.
 //!
 //! Discord itself sits behind [`DiscordConnect`](super::connect::DiscordConnect) (live, or

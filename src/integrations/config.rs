@@ -1,8 +1,8 @@
 //! Vendor settings (Clerk, Resend, Discord) and the link-token key, read from the environment.
 //!
 //! Each vendor is either fully configured (live) or, only with `INNGEST_DEV` set, entirely
-//! unconfigured (dry run, docs/design.md §6). A vendor with some settings but not all is a mistake in
-//! either environment, so its missing settings are reported like production's.
+//! unconfigured (dry run, docs/design.md §6). A vendor with some settings but not all is a mistake
+//! in either environment, so its missing settings are reported like production's.
 
 use std::fmt;
 

@@ -1,4 +1,5 @@
-//! Dry-run implementations of the ports, for a laptop without vendor credentials (docs/design.md §6).
+//! Dry-run implementations of the ports, for a laptop without vendor credentials (docs/design.md
+//! §6).
 //!
 //! Only built when `INNGEST_DEV` is set and a vendor has no settings; start-up logs a warning
 //! for each. Each one renders what it would have done to the log, so the whole flow can be

@@ -1,5 +1,6 @@
 //! PayPal over the network: the production [`CertificateSource`] and the thin REST client for
-//! the order lookup (docs/integrations.md §2.2–§2.4, §11 "PayPal-specific"; docs/design.md §8 rule 9).
+//! the order lookup (docs/integrations.md §2.2–§2.4, §11 "PayPal-specific";
+//! docs/design.md §8 rule 9).
 
 use std::collections::HashMap;
 use std::fmt;

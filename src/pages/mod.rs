@@ -1,5 +1,5 @@
-//! The buyer-facing result pages of the Discord connection (docs/design.md §5): connected, declined,
-//! link expired, and error.
+//! The buyer-facing result pages of the Discord connection (docs/design.md §5): connected,
+//! declined, link expired, and error.
 //!
 //! Plain server-rendered HTML from one small template with escaping — four static pages do
 //! not justify a template engine. Every page fits a phone (viewport meta, fluid layout,
@@ -213,8 +213,8 @@ const STYLE: &str = r#"  :root { color-scheme: light; }
 "#;
 
 /// The pages' `Content-Security-Policy`: nothing but the one inline style sheet, by hash
-/// (computed here from the style sheet itself, so an edit cannot leave a stale hash behind). No script,
-/// image, font or frame may load; no page may frame this one; forms may only post here.
+/// (computed here from the style sheet itself, so an edit cannot leave a stale hash behind). No
+/// script, image, font or frame may load; no page may frame this one; forms may only post here.
 pub fn content_security_policy() -> HeaderValue {
     use base64::Engine as _;
     use sha2::Digest as _;

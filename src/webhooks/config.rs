@@ -1,5 +1,5 @@
-//! Webhook route configuration (docs/design.md §6, docs/integrations.md §11.1): secrets, the product
-//! catalog, Stripe's mode and PayPal's environment and API credentials.
+//! Webhook route configuration (docs/design.md §6, docs/integrations.md §11.1): secrets, the
+//! product catalog, Stripe's mode and PayPal's environment and API credentials.
 //!
 //! | variable | format | production |
 //! |---|---|---|

@@ -1,8 +1,8 @@
 //! Webhook verification and mapping for Stripe, PayPal and Svix (Clerk, Resend): sans-IO.
 //!
-//! Every verifier follows docs/design.md §5 and docs/integrations.md §11: raw bytes in, verify over exactly
-//! those bytes, and only then parse. Nothing here does I/O or reads the clock; the route passes
-//! the headers, the body and "now", which keeps every rejection case testable.
+//! Every verifier follows docs/design.md §5 and docs/integrations.md §11: raw bytes in, verify
+//! over exactly those bytes, and only then parse. Nothing here does I/O or reads the clock; the
+//! route passes the headers, the body and "now", which keeps every rejection case testable.
 //!
 //! How a route answers (docs/design.md §5, docs/integrations.md §1.3, §11):
 //! - [`VerifyError`]: the request is not proven to come from the provider → 400, nothing sent

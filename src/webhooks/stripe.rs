@@ -1,5 +1,5 @@
-//! Stripe webhooks: `Stripe-Signature` verification (docs/integrations.md §1.1, §11) and the mapping
-//! of Checkout Session events to `purchase/mentorship` (§1.2, docs/design.md §5).
+//! Stripe webhooks: `Stripe-Signature` verification (docs/integrations.md §1.1, §11) and the
+//! mapping of Checkout Session events to `purchase/mentorship` (§1.2, docs/design.md §5).
 
 use std::collections::HashMap;
 use std::time::Duration;

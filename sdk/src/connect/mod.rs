@@ -8,7 +8,9 @@
 //!
 //! ```no_run
 //! use inngest_sdk::connect::{self, WorkerState};
-//! use inngest_sdk::{Client, Config, Endpoint, Error, Function, FunctionOpts, Input, Step, Trigger};
+//! use inngest_sdk::{
+//!     Client, Config, Endpoint, Error, Function, FunctionOpts, Input, Step, Trigger,
+//! };
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let hello = Function::new(

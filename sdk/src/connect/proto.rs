@@ -329,6 +329,69 @@ pub struct FlushResponse {
     pub request_id: String,
 }
 
+/// Which executor request a message is about: the fields the ack, the lease extensions and
+/// the reply repeat from the [`GatewayExecutorRequestData`] (each message at its own field
+/// numbers, so this is not a wire message itself). The `From` conversions fill a message's
+/// copy of them; the other fields keep their defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestIdentity {
+    pub request_id: String,
+    pub account_id: String,
+    pub env_id: String,
+    pub app_id: String,
+    pub function_slug: String,
+    pub step_id: Option<String>,
+    pub system_trace_ctx: Vec<u8>,
+    pub user_trace_ctx: Vec<u8>,
+    pub run_id: String,
+}
+
+impl From<&GatewayExecutorRequestData> for RequestIdentity {
+    fn from(request: &GatewayExecutorRequestData) -> Self {
+        RequestIdentity {
+            request_id: request.request_id.clone(),
+            account_id: request.account_id.clone(),
+            env_id: request.env_id.clone(),
+            app_id: request.app_id.clone(),
+            function_slug: request.function_slug.clone(),
+            step_id: request.step_id.clone(),
+            system_trace_ctx: request.system_trace_ctx.clone(),
+            user_trace_ctx: request.user_trace_ctx.clone(),
+            run_id: request.run_id.clone(),
+        }
+    }
+}
+
+/// `From<RequestIdentity>` for messages that repeat these identity fields; their other
+/// fields keep their defaults (the caller sets them after the conversion).
+macro_rules! from_identity {
+    ($($message:ident),+ => $fields:tt) => {
+        $(from_identity!(@one $message $fields);)+
+    };
+    (@one $message:ident { $($field:ident),* $(,)? }) => {
+        impl From<RequestIdentity> for $message {
+            #[allow(clippy::needless_update, reason = "the ack sets every field")]
+            fn from(id: RequestIdentity) -> Self {
+                $message {
+                    $($field: id.$field,)*
+                    ..$message::default()
+                }
+            }
+        }
+    };
+}
+
+// The lease extension also carries `lease_id`.
+from_identity!(WorkerRequestAckData, WorkerRequestExtendLeaseData => {
+    request_id, account_id, env_id, app_id, function_slug, step_id, system_trace_ctx,
+    user_trace_ctx, run_id,
+});
+// The reply carries no function slug nor step id; its outcome (status, body, retry
+// fields, versions) is set after the conversion.
+from_identity!(SdkResponse => {
+    request_id, account_id, env_id, app_id, system_trace_ctx, user_trace_ctx, run_id,
+});
+
 /// Encodes a frame of `kind` carrying `payload`.
 pub fn frame(kind: MessageKind, payload: &impl prost::Message) -> Vec<u8> {
     prost::Message::encode_to_vec(&ConnectMessage {
@@ -411,6 +474,58 @@ mod tests {
             res.encode_to_vec(),
             vec![0x0a, 0x01, b'r', 0x28, 0x01, 0x32, 0x01, b'1', 0x50, 0x02]
         );
+    }
+
+    #[test]
+    fn the_identity_of_a_request_fills_the_ack_the_extension_and_the_reply() {
+        let request = GatewayExecutorRequestData {
+            request_id: "r".into(),
+            account_id: "a".into(),
+            env_id: "e".into(),
+            app_id: "p".into(),
+            app_name: "name".into(),
+            function_slug: "p-f".into(),
+            step_id: Some("s".into()),
+            system_trace_ctx: b"sys".to_vec(),
+            user_trace_ctx: b"usr".to_vec(),
+            run_id: "run".into(),
+            lease_id: "L".into(),
+            ..GatewayExecutorRequestData::default()
+        };
+        let id = RequestIdentity::from(&request);
+        let ack = WorkerRequestAckData::from(id.clone());
+        assert_eq!(
+            ack,
+            WorkerRequestAckData {
+                request_id: "r".into(),
+                account_id: "a".into(),
+                env_id: "e".into(),
+                app_id: "p".into(),
+                function_slug: "p-f".into(),
+                step_id: Some("s".into()),
+                system_trace_ctx: b"sys".to_vec(),
+                user_trace_ctx: b"usr".to_vec(),
+                run_id: "run".into(),
+            }
+        );
+        // The extension has the ack's fields at the same numbers, then lease_id (10).
+        let extend = WorkerRequestExtendLeaseData {
+            lease_id: "L2".into(),
+            ..id.clone().into()
+        };
+        let mut expected = ack.encode_to_vec();
+        expected.extend([0x52, 0x02, b'L', b'2']);
+        assert_eq!(extend.encode_to_vec(), expected);
+        let reply = SdkResponse::from(id);
+        assert_eq!(
+            (reply.request_id.as_str(), reply.account_id.as_str()),
+            ("r", "a")
+        );
+        assert_eq!((reply.env_id.as_str(), reply.app_id.as_str()), ("e", "p"));
+        assert_eq!(reply.system_trace_ctx, b"sys");
+        assert_eq!(reply.user_trace_ctx, b"usr");
+        assert_eq!(reply.run_id, "run");
+        assert!(reply.body.is_empty() && reply.sdk_version.is_empty());
     }
 
     #[test]

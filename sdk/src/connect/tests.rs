@@ -117,9 +117,7 @@ impl Gateway {
             .unwrap();
         let mut conn = Conn { socket };
         conn.send(MessageKind::GatewayHello, Vec::new()).await;
-        let (kind, payload) = conn.recv().await;
-        assert_eq!(kind, MessageKind::WorkerConnect);
-        let connect = WorkerConnectRequestData::decode(payload.as_slice()).unwrap();
+        let connect: WorkerConnectRequestData = conn.expect(MessageKind::WorkerConnect).await;
         let ready = GatewayConnectionReadyData {
             heartbeat_interval: heartbeat.into(),
             extend_lease_interval: extend.into(),
@@ -175,6 +173,22 @@ impl Conn {
                 None => panic!("the worker closed the socket"),
             }
         }
+    }
+
+    /// The next frame from the worker (heartbeats skipped), which must be of `kind`;
+    /// returns its decoded payload.
+    async fn expect<M: prost::Message + Default>(&mut self, kind: MessageKind) -> M {
+        let (got, payload) = self.recv().await;
+        assert_eq!(got, kind);
+        M::decode(payload.as_slice()).unwrap()
+    }
+
+    /// The next frame, heartbeats included, must be a heartbeat.
+    async fn expect_heartbeat(&mut self) {
+        assert_eq!(
+            self.next().await.map(|f| f.0),
+            Some(MessageKind::WorkerHeartbeat)
+        );
     }
 
     /// The next frame, heartbeats included; `None` when the socket closes.
@@ -312,9 +326,7 @@ async fn a_request_is_acknowledged_its_lease_extended_and_its_reply_acknowledged
     wait_state(&worker, WorkerState::Ready).await;
 
     conn.request("r1", "lease-1").await;
-    let (kind, payload) = conn.recv().await;
-    assert_eq!(kind, MessageKind::WorkerRequestAck);
-    let ack = WorkerRequestAckData::decode(payload.as_slice()).unwrap();
+    let ack: WorkerRequestAckData = conn.expect(MessageKind::WorkerRequestAck).await;
     assert_eq!(
         (ack.request_id.as_str(), ack.run_id.as_str()),
         ("r1", "run-r1")
@@ -323,9 +335,8 @@ async fn a_request_is_acknowledged_its_lease_extended_and_its_reply_acknowledged
     assert_eq!(worker.in_flight(), 1);
 
     // While the function waits, the lease is extended with the latest lease id.
-    let (kind, payload) = conn.recv().await;
-    assert_eq!(kind, MessageKind::WorkerRequestExtendLease);
-    let extend = WorkerRequestExtendLeaseData::decode(payload.as_slice()).unwrap();
+    let extend: WorkerRequestExtendLeaseData =
+        conn.expect(MessageKind::WorkerRequestExtendLease).await;
     assert_eq!(extend.lease_id, "lease-1");
     let granted = WorkerRequestExtendLeaseAckData {
         request_id: "r1".into(),
@@ -338,9 +349,8 @@ async fn a_request_is_acknowledged_its_lease_extended_and_its_reply_acknowledged
     )
     .await;
     let lease = loop {
-        let (kind, payload) = conn.recv().await;
-        assert_eq!(kind, MessageKind::WorkerRequestExtendLease);
-        let extend = WorkerRequestExtendLeaseData::decode(payload.as_slice()).unwrap();
+        let extend: WorkerRequestExtendLeaseData =
+            conn.expect(MessageKind::WorkerRequestExtendLease).await;
         if extend.lease_id != "lease-1" {
             break extend.lease_id;
         }
@@ -409,12 +419,8 @@ async fn gateway_closing_moves_to_a_new_gateway_without_losing_the_request_in_fl
 
     // The request that arrived on the old socket replies on the new one.
     go.notify_one();
-    let (kind, payload) = second.recv().await;
-    assert_eq!(kind, MessageKind::WorkerReply);
-    assert_eq!(
-        SdkResponse::decode(payload.as_slice()).unwrap().request_id,
-        "r1"
-    );
+    let reply: SdkResponse = second.expect(MessageKind::WorkerReply).await;
+    assert_eq!(reply.request_id, "r1");
 }
 
 #[tokio::test]
@@ -425,10 +431,7 @@ async fn unanswered_heartbeats_make_the_worker_reconnect() {
     let (mut first, _) = gateway.accept("100ms", "1h").await;
     // Two heartbeats, never answered; then the worker gives up on this socket.
     for _ in 0..2 {
-        assert_eq!(
-            first.next().await.map(|f| f.0),
-            Some(MessageKind::WorkerHeartbeat)
-        );
+        first.expect_heartbeat().await;
     }
     let (_second, hello) = gateway.accept("1h", "1h").await;
     assert_eq!(hello.connection_id, "conn-2");
@@ -443,10 +446,7 @@ async fn answered_heartbeats_keep_the_connection() {
     let worker = worker_for(&gateway, &go).start();
     let (mut conn, _) = gateway.accept("50ms", "1h").await;
     for _ in 0..6 {
-        assert_eq!(
-            conn.next().await.map(|f| f.0),
-            Some(MessageKind::WorkerHeartbeat)
-        );
+        conn.expect_heartbeat().await;
         conn.send(MessageKind::GatewayHeartbeat, Vec::new()).await;
     }
     assert_eq!(worker.stats().connections, 1);
@@ -609,9 +609,7 @@ async fn status_reports_name_the_requests_in_flight_when_the_gateway_asks_for_th
     conn.request("r1", "lease-1").await;
     assert_eq!(conn.recv().await.0, MessageKind::WorkerRequestAck);
     let status = loop {
-        let (kind, payload) = conn.recv().await;
-        assert_eq!(kind, MessageKind::WorkerStatus);
-        let status = WorkerStatusData::decode(payload.as_slice()).unwrap();
+        let status: WorkerStatusData = conn.expect(MessageKind::WorkerStatus).await;
         if !status.in_flight_request_ids.is_empty() {
             break status;
         }

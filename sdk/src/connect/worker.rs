@@ -21,10 +21,10 @@ use url::Url;
 
 use super::proto::{
     AppConfiguration, AuthData, ConnectMessage, FlushResponse, GatewayConnectionReadyData,
-    GatewayExecutorRequestData, MessageKind, SdkResponse, SdkResponseStatus, StartRequest,
-    StartResponse, SystemAttributes, Timestamp, WorkerConnectRequestData, WorkerReplyAckData,
-    WorkerRequestAckData, WorkerRequestExtendLeaseAckData, WorkerRequestExtendLeaseData,
-    WorkerStatusData, empty_frame, frame,
+    GatewayExecutorRequestData, MessageKind, RequestIdentity, SdkResponse, SdkResponseStatus,
+    StartRequest, StartResponse, SystemAttributes, Timestamp, WorkerConnectRequestData,
+    WorkerReplyAckData, WorkerRequestAckData, WorkerRequestExtendLeaseAckData,
+    WorkerRequestExtendLeaseData, WorkerStatusData, empty_frame, frame,
 };
 use super::state::WorkerState;
 use crate::core::response::{SDK_LANGUAGE, SDK_VERSION, headers};
@@ -750,17 +750,7 @@ fn accept_request(shared: &Arc<Shared>, payload: &[u8]) {
     }
     shared.undelivered.fetch_add(1, Ordering::SeqCst);
     shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-    let ack = WorkerRequestAckData {
-        request_id: request.request_id.clone(),
-        account_id: request.account_id.clone(),
-        env_id: request.env_id.clone(),
-        app_id: request.app_id.clone(),
-        function_slug: request.function_slug.clone(),
-        step_id: request.step_id.clone(),
-        system_trace_ctx: request.system_trace_ctx.clone(),
-        user_trace_ctx: request.user_trace_ctx.clone(),
-        run_id: request.run_id.clone(),
-    };
+    let ack = WorkerRequestAckData::from(RequestIdentity::from(&request));
     shared.send(frame(MessageKind::WorkerRequestAck, &ack));
     let shared = Arc::clone(shared);
     tokio::spawn(async move {
@@ -791,16 +781,8 @@ async fn serve_request(shared: &Arc<Shared>, request: GatewayExecutorRequestData
                 let lease = lock(&shared.in_flight).get(&request_id).and_then(|f| f.lease_id.clone());
                 if let Some(lease_id) = lease {
                     let msg = WorkerRequestExtendLeaseData {
-                        request_id: request_id.clone(),
-                        account_id: request.account_id.clone(),
-                        env_id: request.env_id.clone(),
-                        app_id: request.app_id.clone(),
-                        function_slug: request.function_slug.clone(),
-                        step_id: request.step_id.clone(),
-                        system_trace_ctx: request.system_trace_ctx.clone(),
-                        user_trace_ctx: request.user_trace_ctx.clone(),
-                        run_id: request.run_id.clone(),
                         lease_id,
+                        ..RequestIdentity::from(&request).into()
                     };
                     shared.send(frame(MessageKind::WorkerRequestExtendLease, &msg));
                 }
@@ -830,10 +812,6 @@ fn to_sdk_response(
             .map(str::to_owned)
     };
     SdkResponse {
-        request_id: request.request_id.clone(),
-        account_id: request.account_id.clone(),
-        env_id: request.env_id.clone(),
-        app_id: request.app_id.clone(),
         status: status as i32,
         body: response.body().clone(),
         no_retry: header(&headers::NO_RETRY).is_some_and(|v| v == "true"),
@@ -842,9 +820,7 @@ fn to_sdk_response(
         request_version: header(&headers::REQ_VERSION)
             .and_then(|v| v.parse().ok())
             .unwrap_or(1),
-        system_trace_ctx: request.system_trace_ctx.clone(),
-        user_trace_ctx: request.user_trace_ctx.clone(),
-        run_id: request.run_id.clone(),
+        ..RequestIdentity::from(request).into()
     }
 }
 

@@ -1,5 +1,5 @@
-//! Async checkpointing (docs/protocol.md §7.14): the options, what may be checkpointed, and the body
-//! of `POST {api}/v1/checkpoint/{runID}/async`. Sans-IO: the engine decides when to send it
+//! Async checkpointing (docs/protocol.md §7.14): the options, what may be checkpointed, and the
+//! body of `POST {api}/v1/checkpoint/{runID}/async`. Sans-IO: the engine decides when to send it
 //! and the client sends it.
 //!
 //! With checkpointing, a discovery call keeps running the function after a `step.run`

@@ -279,7 +279,10 @@ pub struct Singleton {
 ///     .retries(3)
 ///     .idempotency("event.data.order_id")
 ///     .concurrency(Concurrency::new(1).key("event.data.customer_id"))
-///     .cancel_on(Cancel::on("shop/order.cancelled").if_exp("async.data.order_id == event.data.order_id"));
+///     .cancel_on(
+///         Cancel::on("shop/order.cancelled")
+///             .if_exp("async.data.order_id == event.data.order_id"),
+///     );
 /// assert_eq!(opts.id(), "process-order");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -578,7 +581,8 @@ pub fn composite_id(app_id: &str, function_id: &str) -> String {
     id
 }
 
-/// The app URL with `fnId=<composite id>&stepId=step` appended to its query (docs/protocol.md §6.4).
+/// The app URL with `fnId=<composite id>&stepId=step` appended to its query (docs/protocol.md
+/// §6.4).
 pub fn step_url(app_url: &url::Url, composite_id: &str) -> String {
     let mut url = app_url.clone();
     url.query_pairs_mut()

@@ -236,8 +236,8 @@ pub struct HashedStepId {
 
 /// Counts how often each user step ID has been seen during one request.
 ///
-/// Create one per request: docs/protocol.md §1.2 counters are per user ID, per request, in discovery
-/// order.
+/// Create one per request: docs/protocol.md §1.2 counters are per user ID, per request, in
+/// discovery order.
 #[derive(Debug, Default)]
 pub struct StepIdCounter {
     /// Occurrences seen so far for each user id, keyed by the digest of the id (which the

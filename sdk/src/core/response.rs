@@ -1,4 +1,5 @@
-//! Responses of the serve endpoint: status codes, headers and bodies (docs/protocol.md §4.1, §7.5).
+//! Responses of the serve endpoint: status codes, headers and bodies (docs/protocol.md §4.1,
+//! §7.5).
 
 use std::sync::LazyLock;
 

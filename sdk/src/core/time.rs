@@ -1,4 +1,5 @@
-//! Duration and timestamp strings as the Inngest server reads and writes them (docs/protocol.md §1.3).
+//! Duration and timestamp strings as the Inngest server reads and writes them (docs/protocol.md
+//! §1.3).
 
 use std::fmt::Write as _;
 use std::time::Duration;

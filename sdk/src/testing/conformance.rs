@@ -1,8 +1,8 @@
 //! The five fixture functions of the official conformance runner's serve cases
 //! (docs/protocol.md §9.4), mirroring the Go SDK's fixture app function for function.
 //!
-//! They never checkpoint (see [`functions`]). The `conformance` example serves them; the golden tests in `tests/conformance.rs` replay
-//! the runner's request sequences against them.
+//! They never checkpoint (see [`functions`]). The `conformance` example serves them; the golden
+//! tests in `tests/conformance.rs` replay the runner's request sequences against them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

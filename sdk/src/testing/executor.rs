@@ -17,6 +17,7 @@ use super::clock::FakeClock;
 use super::record::{CheckpointRecord, EventSource, ReceivedEvent, RunId, RunRecord};
 use super::server;
 use super::shared::Shared;
+use super::state::gateway;
 use super::state::ix::AppIx;
 use super::state::{CallResult, Matcher, Options, PreparedCall, State};
 use crate::config::EventKey;
@@ -445,6 +446,19 @@ impl FakeExecutor {
             let result = self.shared.send_call(&call).await;
             let now = self.now();
             self.shared.lock().apply(call, result, now);
+            self.gateway_requests().await;
+        }
+    }
+
+    /// Makes the HTTP requests of the `Gateway` / `AIGateway` ops just reported, as the
+    /// real executor does, and memoizes what came of them (docs/protocol.md §8.8, §8.9).
+    async fn gateway_requests(&self) {
+        let jobs = self.shared.lock().take_gateway_jobs();
+        for job in jobs {
+            // No lock is held during the request.
+            let outcome = gateway::perform(&self.shared.http, &job.request).await;
+            let now = self.now();
+            self.shared.lock().finish_gateway(job, outcome, now);
         }
     }
 

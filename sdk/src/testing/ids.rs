@@ -35,8 +35,8 @@ pub(crate) fn function_uuid(composite_id: &str) -> String {
     )
 }
 
-/// `value` with every object's keys sorted, so the request body is JCS-like (docs/protocol.md §7.1)
-/// whatever serde_json's map order is in this build.
+/// `value` with every object's keys sorted, so the request body is JCS-like (docs/protocol.md
+/// §7.1) whatever serde_json's map order is in this build.
 pub(crate) fn canonical(value: Value) -> Value {
     match value {
         Value::Object(map) => {

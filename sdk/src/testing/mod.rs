@@ -11,7 +11,9 @@
 //! use std::time::Duration;
 //!
 //! use inngest_sdk::testing::{FakeExecutor, RunStatus};
-//! use inngest_sdk::{Client, Config, Endpoint, Error, Event, Function, FunctionOpts, Input, Step, Trigger};
+//! use inngest_sdk::{
+//!     Client, Config, Endpoint, Error, Event, Function, FunctionOpts, Input, Step, Trigger,
+//! };
 //! use serde_json::{Value, json};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -22,7 +24,9 @@
 //!         step.sleep("wait-a-day", Duration::from_secs(24 * 3600)).await;
 //!         let email = input.event.data["email"].as_str().unwrap_or_default().to_owned();
 //!         let sent = step
-//!             .run("send-email", move || async move { Ok::<_, Error>(format!("reminded {email}")) })
+//!             .run("send-email", move || async move {
+//!                 Ok::<_, Error>(format!("reminded {email}"))
+//!             })
 //!             .await?;
 //!         Ok::<_, Error>(sent)
 //!     },
@@ -97,12 +101,21 @@
 //!   can be told to fail ([`FakeExecutor::fail_checkpoints`],
 //!   [`FakeExecutor::fail_checkpoints_with`]); every request is kept
 //!   ([`FakeExecutor::checkpoints`]).
+//! - `Gateway` (`step.fetch`) and `AIGateway` (`step.ai().infer`, `openai-chat`) ops
+//!   (docs/protocol.md §8.8, §8.9): as the real executor does, the fake makes the HTTP
+//!   request itself after the call that reported the op, once per run, memoizes the
+//!   response (`{url, status_code, headers, body}`; the model's JSON) and calls back. An
+//!   unreachable target, or a non-`2xx` model answer, is a step error: the call is retried
+//!   with `ctx.attempt + 1` until the attempts are used up, then the real server's
+//!   `GatewayError` / `AIGatewayError` is memoized. Each request is kept on its call's
+//!   [`CallRecord::gateway`]; no record holds the AI key (a recorded op's `auth_key` reads
+//!   `[redacted]`).
 //! - A per-run call limit ([`FakeExecutorBuilder::max_calls_per_run`]) so a looping
 //!   function fails instead of hanging the test.
 //!
 //! Not modelled: concurrency, throttling, rate limits, debounce, batching (every run has
-//! one event), priority, singleton, run timeouts, `waitForSignal`, the AI and HTTP
-//! gateways, streaming (`201`), the synchronous (durable endpoint) checkpoint API, and
+//! one event), priority, singleton, run timeouts, AI formats other than `openai-chat`,
+//! streaming (`201`), the synchronous (durable endpoint) checkpoint API, and
 //! retry backoff. Syncs must be in band or through `POST /fn/register` during the sync
 //! `PUT`.
 //!
@@ -123,6 +136,6 @@ mod state;
 pub use clock::FakeClock;
 pub use executor::{DEFAULT_MAX_CALLS_PER_RUN, FakeError, FakeExecutor, FakeExecutorBuilder};
 pub use record::{
-    CallRecord, CheckpointRecord, EventSource, ReceivedEvent, RunId, RunRecord, RunStatus,
-    StepKind, StepRecord,
+    CallRecord, CheckpointRecord, EventSource, GatewayKind, GatewayRecord, ReceivedEvent, RunId,
+    RunRecord, RunStatus, StepKind, StepRecord,
 };

@@ -30,6 +30,12 @@
 //! # }
 //! ```
 //!
+//! An app under test is usually an [`Endpoint`]:
+//! [`InngestServer::serve_and_sync`] serves it on a loopback port and syncs it (the
+//! [`ServedApp`] it returns keeps serving until dropped), [`InngestServer::first_run_of`]
+//! waits for the run an event started and [`InngestServer::wait_for_output`] for its end
+//! and output; [`InngestServer::run_event`] does all three for one event.
+//!
 //! The binary is found in `INNGEST_BIN`, else as `inngest-cli` or `inngest` on `PATH` (what
 //! `npm i -g inngest-cli` installs). A wrapper script works too, as long as it forwards
 //! SIGTERM to the server.
@@ -48,6 +54,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::Endpoint;
 use crate::core::signature::SigningKey;
 
 /// How long [`InngestServer::start`] waits for `GET /health` (a first run may install and
@@ -214,6 +221,62 @@ pub struct TracedStep {
     pub status: String,
     /// Attempts the step took.
     pub attempts: Option<u32>,
+}
+
+/// An app served on a free loopback port for a test server ([`ServedApp::serve`],
+/// [`InngestServer::serve_and_sync`]); it stops serving when dropped.
+#[derive(Debug)]
+pub struct ServedApp {
+    url: String,
+    task: tokio::task::AbortHandle,
+}
+
+impl ServedApp {
+    /// Serves `endpoint` at `/api/inngest` on a free loopback port.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::Api`] when no loopback port can be bound.
+    pub async fn serve(endpoint: Endpoint) -> Result<Self, ServerError> {
+        Self::serve_router(axum::Router::new().route("/api/inngest", crate::axum::serve(endpoint)))
+            .await
+    }
+
+    /// Serves `router` (which routes `/api/inngest` itself, e.g. a handler that records the
+    /// endpoint's answers) on a free loopback port.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::Api`] when no loopback port can be bound.
+    pub async fn serve_router(router: axum::Router) -> Result<Self, ServerError> {
+        let bind = |e: std::io::Error| ServerError::Api {
+            what: "serving the app".into(),
+            message: e.to_string(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(bind)?;
+        let url = format!(
+            "http://{}/api/inngest",
+            listener.local_addr().map_err(bind)?
+        );
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        })
+        .abort_handle();
+        Ok(ServedApp { url, task })
+    }
+
+    /// The app's `/api/inngest` URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for ServedApp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// A running Inngest server; stopped when dropped.
@@ -476,6 +539,19 @@ impl InngestServer {
         }
     }
 
+    /// Serves `endpoint` on a free loopback port ([`ServedApp::serve`]) and syncs it
+    /// ([`InngestServer::sync_app`]). Keep the [`ServedApp`] for as long as the app must
+    /// answer: dropping it stops serving.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServedApp::serve`] and [`InngestServer::sync_app`].
+    pub async fn serve_and_sync(&self, endpoint: Endpoint) -> Result<ServedApp, ServerError> {
+        let app = ServedApp::serve(endpoint).await?;
+        self.sync_app(app.url()).await?;
+        Ok(app)
+    }
+
     /// The apps the server knows, as `(name, function count, connected)`.
     pub async fn apps(&self) -> Result<Vec<(String, u64, bool)>, ServerError> {
         let data = self
@@ -681,6 +757,60 @@ impl InngestServer {
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
+    }
+
+    /// Waits for the first run the event (by internal id) triggered, for at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::Timeout`] when no run is listed in time.
+    pub async fn first_run_of(&self, event_id: &str, limit: Duration) -> Result<Run, ServerError> {
+        self.wait_for(&format!("a run of event {event_id}"), limit, || async {
+            self.runs_of_event(event_id).await.ok()?.into_iter().next()
+        })
+        .await
+    }
+
+    /// Waits until the run has ended ([`InngestServer::wait_for_run_end`], at most `limit`)
+    /// and the server has recorded its output (at most 30 s more); returns both.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::Timeout`] when the run does not end or has no output in time.
+    pub async fn wait_for_output(
+        &self,
+        run_id: &str,
+        limit: Duration,
+    ) -> Result<(Run, Value), ServerError> {
+        let run = self.wait_for_run_end(run_id, limit).await?;
+        // The server records a run's output shortly after its end.
+        let output = self
+            .wait_for("the run's output", Duration::from_secs(30), || async {
+                self.run(run_id).await.ok().flatten()?.output
+            })
+            .await?;
+        Ok((run, output))
+    }
+
+    /// Sends one event and waits for the first run it starts ([`InngestServer::first_run_of`])
+    /// and for that run's end and output ([`InngestServer::wait_for_output`]), each for at
+    /// most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// As [`InngestServer::send_event`], and [`ServerError::Timeout`].
+    pub async fn run_event(
+        &self,
+        event: Value,
+        limit: Duration,
+    ) -> Result<(Run, Value), ServerError> {
+        let ids = self.send_event(event).await?;
+        let id = ids.first().ok_or_else(|| ServerError::Api {
+            what: "send event".into(),
+            message: "no event id in the answer".into(),
+        })?;
+        let run = self.first_run_of(id, limit).await?;
+        self.wait_for_output(&run.id, limit).await
     }
 
     /// Waits until the run has one of the finished statuses and returns it.

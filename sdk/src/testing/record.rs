@@ -1,6 +1,7 @@
 //! What the fake executor remembers and hands to tests: runs, their calls and steps, and
 //! every event it received. All records are snapshots; take a new one after driving.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -159,6 +160,10 @@ pub enum StepKind {
     Invoke,
     /// `step.wait_for_signal`.
     WaitForSignal,
+    /// `step.fetch`: a `Gateway` request the executor made.
+    Fetch,
+    /// `step.ai().infer`: an `AIGateway` request the executor made.
+    AiInfer,
 }
 
 /// A completed step: its memoized result.
@@ -236,6 +241,43 @@ pub struct CallRecord {
     /// The request body that was sent.
     pub request: Value,
     /// Fake time of the call.
+    pub at: DateTime<Utc>,
+    /// The HTTP requests the executor made for this call's `Gateway` / `AIGateway` ops,
+    /// in order (docs/protocol.md §8.8, §8.9).
+    pub gateway: Vec<GatewayRecord>,
+}
+
+/// Which gateway an op asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GatewayKind {
+    /// `Gateway` (`step.fetch`).
+    Fetch,
+    /// `AIGateway` (`step.ai().infer`).
+    AiInfer,
+}
+
+/// An HTTP request the fake executor made for a `Gateway` / `AIGateway` op, as the real
+/// executor does. The model's API key of an AI request is not kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRecord {
+    /// The user-facing step id (the op's `name`).
+    pub step_id: String,
+    /// Which gateway.
+    pub kind: GatewayKind,
+    /// The method (`GET`, `POST`, …).
+    pub method: String,
+    /// The target URL.
+    pub url: String,
+    /// The headers sent, from the op (for an AI request with the `Content-Type` the
+    /// executor adds; never the `Authorization` it makes from the key).
+    pub headers: BTreeMap<String, String>,
+    /// The body sent.
+    pub body: String,
+    /// The target's status; `None` when it could not be reached.
+    pub status: Option<u16>,
+    /// Why the request could not be made.
+    pub error: Option<String>,
+    /// Fake time of the request.
     pub at: DateTime<Utc>,
 }
 

@@ -105,12 +105,14 @@ enum Pending {
         signal: String,
         expires: DateTime<Utc>,
     },
+    /// A `Gateway` / `AIGateway` request to make (docs/protocol.md §8.8, `state/gateway.rs`).
+    Gateway,
 }
 
 impl Pending {
     fn deadline(&self) -> Option<DateTime<Utc>> {
         match self {
-            Pending::Planned => None,
+            Pending::Planned | Pending::Gateway => None,
             Pending::Sleep { until, .. } => Some(*until),
             Pending::Wait { expires, .. } => Some(*expires),
             Pending::Invoke { expires, .. } => *expires,
@@ -199,6 +201,8 @@ pub(crate) struct State {
     /// How many of the next checkpoint requests to fail, and with which status.
     pub(crate) fail_checkpoints: usize,
     pub(crate) fail_checkpoints_status: u16,
+    /// `Gateway` / `AIGateway` requests the executor makes after the call that reported them.
+    gateway_jobs: Vec<gateway::GatewayJob>,
 }
 
 impl State {
@@ -220,6 +224,7 @@ impl State {
             checkpoints: Vec::new(),
             fail_checkpoints: 0,
             fail_checkpoints_status: 500,
+            gateway_jobs: Vec::new(),
         }
     }
 
@@ -281,6 +286,7 @@ impl StepDone {
 
 mod calls;
 mod events;
+pub(super) mod gateway;
 pub(crate) mod ix;
 mod registry;
 mod signal;

@@ -1,6 +1,6 @@
 //! The webhook routes: bytes in, verify, then parse, then deliver to Inngest (docs/design.md §5,
-//! docs/design.md §8 rule 7). One handler file per provider; this file holds what they share: the state
-//! built at start-up, delivery to Inngest and the replies.
+//! docs/design.md §8 rule 7). One handler file per provider; this file holds what they share: the
+//! state built at start-up, delivery to Inngest and the replies.
 //!
 //! Status policy (the module doc of [`crate::webhooks`] explains each choice):
 //! - route not configured (development only) → 503 with the reason, before reading anything;

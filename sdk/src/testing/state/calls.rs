@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use url::Url;
 
+use super::gateway::redacted;
 use super::ix::{EventSeq, RunIx};
 use super::{
     CallResult, FUNCTION_CANCELLED_EVENT, FUNCTION_FINISHED_EVENT, MAX_RETRY_AFTER,
@@ -13,7 +14,7 @@ use super::{
 use crate::core::config::{FUNCTION_FAILED_EVENT, FUNCTION_INVOKED_EVENT};
 use crate::core::time::parse_time_or_duration;
 use crate::testing::ids::{canonical, function_uuid};
-use crate::testing::record::{CallRecord, EventSource, StepKind, StepRecord};
+use crate::testing::record::{CallRecord, EventSource, GatewayKind, StepKind, StepRecord};
 
 impl State {
     pub(super) fn enqueue(
@@ -131,7 +132,8 @@ impl State {
             step_id: call.step.clone().unwrap_or_else(|| "step".to_owned()),
             attempt: call.attempt,
             status,
-            body: json_body.clone(),
+            // An `AIGateway` op's API key never reaches a record.
+            body: redacted(&json_body),
             ops: ops
                 .iter()
                 .map(|op| {
@@ -145,6 +147,7 @@ impl State {
             retry_after: retry_after.clone(),
             request: call.body.clone(),
             at: now,
+            gateway: Vec::new(),
         });
         if !matches!(self.runs[run].outcome, Outcome::Active) {
             return;
@@ -202,7 +205,7 @@ impl State {
         }
     }
 
-    fn retry(&mut self, run: RunIx, retry: Retry, now: DateTime<Utc>) {
+    pub(super) fn retry(&mut self, run: RunIx, retry: Retry, now: DateTime<Utc>) {
         let due = retry
             .retry_after
             .as_deref()
@@ -320,6 +323,18 @@ impl State {
                         return self.invalid_op(run, message, now);
                     }
                 }
+                OpCode::Gateway if !already_pending => {
+                    let kind = GatewayKind::Fetch;
+                    if let Err(message) = self.gateway_op(run, &retry, hash, name, &op, kind) {
+                        return self.invalid_op(run, message, now);
+                    }
+                }
+                OpCode::AiGateway if !already_pending => {
+                    let kind = GatewayKind::AiInfer;
+                    if let Err(message) = self.gateway_op(run, &retry, hash, name, &op, kind) {
+                        return self.invalid_op(run, message, now);
+                    }
+                }
                 OpCode::RunComplete => {
                     let data = op.get("data").cloned().unwrap_or(Value::Null);
                     return self.finish(run, Outcome::Completed(data), now);
@@ -329,7 +344,9 @@ impl State {
                 | OpCode::Sleep
                 | OpCode::WaitForEvent
                 | OpCode::InvokeFunction
-                | OpCode::WaitForSignal => {}
+                | OpCode::WaitForSignal
+                | OpCode::Gateway
+                | OpCode::AiGateway => {}
                 OpCode::Unknown(other) => {
                     return self.invalid_op(
                         run,
@@ -552,10 +569,10 @@ impl State {
 
 /// Which call to repeat on a retry.
 #[derive(Debug, Clone)]
-struct Retry {
-    step: Option<String>,
-    attempt: u32,
-    retry_after: Option<String>,
+pub(super) struct Retry {
+    pub(super) step: Option<String>,
+    pub(super) attempt: u32,
+    pub(super) retry_after: Option<String>,
 }
 
 /// The ops `apply_ops` models, parsed once from an op's `op` (matched case-insensitively).
@@ -569,6 +586,8 @@ enum OpCode {
     WaitForEvent,
     WaitForSignal,
     InvokeFunction,
+    Gateway,
+    AiGateway,
     RunComplete,
     DiscoveryRequest,
     /// Any other op, lowercased as the "not modelled" error names it.
@@ -586,6 +605,8 @@ impl OpCode {
             "waitforevent" => OpCode::WaitForEvent,
             "waitforsignal" => OpCode::WaitForSignal,
             "invokefunction" => OpCode::InvokeFunction,
+            "gateway" => OpCode::Gateway,
+            "aigateway" => OpCode::AiGateway,
             "runcomplete" => OpCode::RunComplete,
             "discoveryrequest" => OpCode::DiscoveryRequest,
             other => OpCode::Unknown(other.to_owned()),

@@ -42,7 +42,7 @@ impl State {
                     StepDone::new(&hash, name, StepKind::WaitForSignal)
                         .output(Value::Null, Value::Null)
                 }
-                Some(Pending::Planned) | None => continue,
+                Some(Pending::Planned | Pending::Gateway) | None => continue,
             };
             self.complete_step(run, step, now);
         }
