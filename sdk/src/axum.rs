@@ -45,9 +45,18 @@ fn handle(
                 .map(axum::body::Body::from);
             }
         };
-        endpoint
-            .handle(Request::from_parts(parts, bytes))
-            .await
-            .map(axum::body::Body::from)
+        let request = Request::from_parts(parts, bytes);
+        if endpoint.streaming() {
+            // docs/protocol.md §7.11: calls answer `201` and keep the connection alive.
+            endpoint
+                .handle_streaming(request)
+                .await
+                .map(axum::body::Body::new)
+        } else {
+            endpoint
+                .handle(request)
+                .await
+                .map(axum::body::Body::from)
+        }
     }
 }

@@ -397,7 +397,10 @@ pub use core::config::{
 pub use core::signature::{KeyError, SigningKey};
 pub use core::time::{TimeError, parse_duration};
 pub use core::wire::ErrorBody;
-pub use endpoint::{BuildError, DEFAULT_MAX_BODY_BYTES, Endpoint, EndpointBuilder, SyncError};
+pub use endpoint::{
+    BuildError, DEFAULT_MAX_BODY_BYTES, DEFAULT_STREAMING_INTERVAL, Endpoint, EndpointBuilder,
+    StreamingBody, SyncError,
+};
 pub use error::{Error, Retry, RetryAt, StepError};
 pub use event::{Event, EventType, FunctionFailed};
 pub use function::{Function, Input};
