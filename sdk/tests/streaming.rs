@@ -290,3 +290,44 @@ fn clone(req: &Request<Bytes>) -> Request<Bytes> {
     *out.headers_mut() = req.headers().clone();
     out
 }
+
+/// The fake executor reads streamed answers as the real one does: over HTTP, an app with
+/// streaming on runs to completion, and every call it recorded is the envelope's answer.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn the_fake_executor_unwraps_streamed_answers_over_http() {
+    use inngest_sdk::testing::{FakeExecutor, RunStatus};
+
+    let inngest = FakeExecutor::start().await;
+    let function = Function::new(
+        FunctionOpts::new("two").trigger(Trigger::event("demo/event")),
+        |_input: Input<Value>, step: Step| async move {
+            let a: u32 = step.run("a", || async { Ok::<_, Error>(20) }).await?;
+            let b: u32 = step.run("b", || async { Ok::<_, Error>(22) }).await?;
+            Ok::<_, Error>(a + b)
+        },
+    );
+    let endpoint = Endpoint::builder(
+        "app",
+        Client::new(inngest.client_config().without_checkpointing()),
+    )
+    .function(function)
+    .streaming(true)
+    .build()
+    .unwrap();
+    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    inngest.serve_url(&url).await.expect("sync");
+
+    let ids = inngest
+        .send(inngest_sdk::Event::new("demo/event", json!({})))
+        .await;
+    inngest.run_until_idle().await;
+    let run = inngest.run(&ids[0]);
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(run.output, Some(json!(42)));
+    let statuses: Vec<u16> = run.calls.iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [206, 206, 200]);
+}
