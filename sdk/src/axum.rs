@@ -53,10 +53,7 @@ fn handle(
                 .await
                 .map(axum::body::Body::new)
         } else {
-            endpoint
-                .handle(request)
-                .await
-                .map(axum::body::Body::from)
+            endpoint.handle(request).await.map(axum::body::Body::from)
         }
     }
 }

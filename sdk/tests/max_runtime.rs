@@ -63,7 +63,10 @@ async fn a_call_that_passes_max_runtime_between_two_steps_plans_the_second() {
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
     assert_eq!(run.output, Some(json!(42)));
     assert_eq!(
-        [runs[0].load(Ordering::SeqCst), runs[1].load(Ordering::SeqCst)],
+        [
+            runs[0].load(Ordering::SeqCst),
+            runs[1].load(Ordering::SeqCst)
+        ],
         [1, 1],
         "each step ran once"
     );

@@ -119,7 +119,11 @@ fn envelope(frames: &[(Duration, Bytes)]) -> (u16, serde_json::Map<String, Value
     let envelope: Value = serde_json::from_str(json).expect("one JSON envelope after the spaces");
     let status = envelope["status"].as_u64().unwrap() as u16;
     let headers = envelope["headers"].as_object().unwrap().clone();
-    let body = envelope["body"].as_str().expect("a string body").as_bytes().to_vec();
+    let body = envelope["body"]
+        .as_str()
+        .expect("a string body")
+        .as_bytes()
+        .to_vec();
     (status, headers, body)
 }
 
@@ -140,9 +144,18 @@ async fn a_streamed_call_answers_201_keeps_alive_then_sends_the_plain_answer_as_
     let res = streamed
         .handle_streaming(request(Method::POST, CALL, call_body(), Some(KEY)))
         .await;
-    assert_eq!(start.elapsed(), Duration::ZERO, "the 201 goes out before the step runs");
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "the 201 goes out before the step runs"
+    );
     assert_eq!(res.status(), 201);
-    assert!(res.headers()["x-inngest-sdk"].to_str().unwrap().starts_with("inngest-rs:v"));
+    assert!(
+        res.headers()["x-inngest-sdk"]
+            .to_str()
+            .unwrap()
+            .starts_with("inngest-rs:v")
+    );
     assert!(res.headers().get("x-inngest-signature").is_none());
     let (_, body) = res.into_parts();
     assert!(body.is_streaming());
@@ -202,9 +215,17 @@ async fn introspection_sync_probes_and_refusals_are_answered_plainly() {
     let config = Config::cloud(SigningKey::new(KEY).unwrap());
     let streamed = endpoint(config, slow(false, Arc::clone(&runs)), true);
     let cases = [
-        (request(Method::GET, "/api/inngest", Vec::new(), Some(KEY)), 200),
         (
-            request(Method::POST, "/api/inngest?probe=trust", Vec::new(), Some(KEY)),
+            request(Method::GET, "/api/inngest", Vec::new(), Some(KEY)),
+            200,
+        ),
+        (
+            request(
+                Method::POST,
+                "/api/inngest?probe=trust",
+                Vec::new(),
+                Some(KEY),
+            ),
             200,
         ),
         // No signature in cloud mode: a plain 401, and nothing runs.
@@ -278,7 +299,11 @@ async fn dropping_a_streamed_body_cancels_the_run() {
     assert_eq!(first.unwrap().unwrap().into_data().unwrap(), " ");
     drop(body);
     tokio::time::sleep(Duration::from_secs(60)).await;
-    assert_eq!(finished.load(Ordering::SeqCst), 0, "no run goes on unobserved");
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        0,
+        "no run goes on unobserved"
+    );
 }
 
 fn clone(req: &Request<Bytes>) -> Request<Bytes> {

@@ -254,9 +254,7 @@ impl EndpointBuilder {
         let check_determinism = self
             .check_determinism
             .unwrap_or(self.client.config().mode() == Mode::Dev);
-        let streaming = self
-            .streaming
-            .unwrap_or(self.client.config().streaming());
+        let streaming = self.streaming.unwrap_or(self.client.config().streaming());
         Ok(Endpoint {
             inner: Arc::new(Inner {
                 check_determinism,

@@ -92,9 +92,7 @@ impl Body for StreamingBody {
                 // one more space.
                 if let Poll::Ready(res) = call.as_mut().poll(cx) {
                     this.state = State::Done;
-                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(stream_envelope(
-                        &res,
-                    ))))));
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(stream_envelope(&res))))));
                 }
                 if keep_alive.as_mut().poll(cx).is_ready() {
                     // From now, not from the missed deadline: a late poll sends one space,
