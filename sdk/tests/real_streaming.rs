@@ -23,7 +23,10 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body::Frame;
 use inngest_sdk::testing::real::{InngestServer, RunStatus, ServerOptions};
-use inngest_sdk::{Client, Config, Endpoint, Error, Function, FunctionOpts, Input, Step, Trigger};
+use inngest_sdk::{
+    Client, Config, Endpoint, Error, EventKey, Function, FunctionOpts, Input, SigningKey, Step,
+    Trigger,
+};
 use serde_json::{Value, json};
 
 /// What the app sent back to each `POST`: the status and every body byte, as sent.
@@ -97,30 +100,13 @@ fn streamed(answers: &Answers) -> Vec<(u16, usize, Value)> {
         .collect()
 }
 
-fn endpoint(server: &InngestServer, function: Function) -> Endpoint {
-    Endpoint::builder(
-        "streaming-test",
-        Client::new(Config::dev().with_base_url(server.url().clone())),
-    )
-    .function(function)
-    .streaming(true)
-    .streaming_interval(Duration::from_millis(300))
-    .build()
-    .unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
-async fn a_streamed_run_with_a_slow_step_completes_with_its_output_and_each_step_runs_once() {
-    let server = InngestServer::start(ServerOptions::dev().retry_interval(1))
-        .await
-        .expect("needs the real Inngest server");
-    let runs = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
-    let counted = Arc::clone(&runs);
-    let function = Function::new(
+/// `slow`: a step that takes 2 s of real time and returns `base`, then one that doubles
+/// it; each counts its executions in `runs`.
+fn slow(runs: Arc<[AtomicUsize; 2]>) -> Function {
+    Function::new(
         FunctionOpts::new("slow").trigger(Trigger::event("test/stream.slow")),
         move |input: Input<Value>, step: Step| {
-            let runs = Arc::clone(&counted);
+            let runs = Arc::clone(&runs);
             async move {
                 let base = input.event.data["base"].as_u64().unwrap_or(0);
                 let slow_runs = Arc::clone(&runs);
@@ -141,7 +127,30 @@ async fn a_streamed_run_with_a_slow_step_completes_with_its_output_and_each_step
                 Ok::<_, Error>(json!({ "answer": whole, "note": "streamed \"ok\"" }))
             }
         },
-    );
+    )
+}
+
+fn endpoint(server: &InngestServer, function: Function) -> Endpoint {
+    endpoint_with(Config::dev().with_base_url(server.url().clone()), function)
+}
+
+fn endpoint_with(config: Config, function: Function) -> Endpoint {
+    Endpoint::builder("streaming-test", Client::new(config))
+        .function(function)
+        .streaming(true)
+        .streaming_interval(Duration::from_millis(300))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
+async fn a_streamed_run_with_a_slow_step_completes_with_its_output_and_each_step_runs_once() {
+    let server = InngestServer::start(ServerOptions::dev().retry_interval(1))
+        .await
+        .expect("needs the real Inngest server");
+    let runs = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let function = slow(Arc::clone(&runs));
     let answers = Answers::default();
     let url = serve(endpoint(&server, function), Arc::clone(&answers)).await;
     server.sync_app(&url).await.unwrap();
@@ -254,4 +263,75 @@ async fn a_step_that_fails_for_good_fails_the_streamed_run_without_retries() {
         [(206, json!("true")), (400, json!("true"))],
         "{answers:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
+async fn a_streamed_run_completes_against_a_signed_server() {
+    const SIGNING_KEY: &str = inngest_sdk::testing::conformance::SIGNING_KEY;
+    const EVENT_KEY: &str = "streaming-event-key";
+    let server = InngestServer::start(ServerOptions::self_hosted(SIGNING_KEY, EVENT_KEY))
+        .await
+        .expect("needs the real Inngest server");
+    let runs = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    // Cloud mode: every call is verified, and every envelope signed.
+    let config = Config::cloud(SigningKey::new(SIGNING_KEY).unwrap())
+        .with_base_url(server.url().clone())
+        .with_event_key(EventKey::new(EVENT_KEY));
+    let answers = Answers::default();
+    let url = serve(
+        endpoint_with(config, slow(Arc::clone(&runs))),
+        Arc::clone(&answers),
+    )
+    .await;
+    // An out-of-band sync: a signed `PUT` makes the app register itself with the bearer.
+    let now = chrono::Utc::now().timestamp();
+    let res = reqwest::Client::new()
+        .put(&url)
+        .header(
+            "x-inngest-signature",
+            SigningKey::new(SIGNING_KEY).unwrap().sign(b"", now),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "sync: {}", res.status());
+
+    let ids = server
+        .send_event(json!({"name": "test/stream.slow", "data": {"base": 21}}))
+        .await
+        .unwrap();
+    let run = server
+        .wait_for("the run to start", Duration::from_secs(60), || async {
+            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
+        })
+        .await
+        .unwrap();
+    let run = server
+        .wait_for_run_end(&run.id, Duration::from_secs(120))
+        .await
+        .unwrap();
+
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(
+        run.output,
+        Some(json!({"answer": 42, "note": "streamed \"ok\""}))
+    );
+    assert_eq!(
+        [
+            runs[0].load(Ordering::SeqCst),
+            runs[1].load(Ordering::SeqCst)
+        ],
+        [1, 1]
+    );
+    let answers = streamed(&answers);
+    assert!(!answers.is_empty());
+    for (status, _, envelope) in &answers {
+        assert_eq!(*status, 201, "{answers:?}");
+        let signature = envelope["headers"]["x-inngest-signature"].as_str();
+        assert!(
+            signature.is_some_and(|s| s.starts_with("t=")),
+            "{answers:?}"
+        );
+    }
 }
