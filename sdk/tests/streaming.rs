@@ -356,3 +356,55 @@ async fn the_fake_executor_unwraps_streamed_answers_over_http() {
     let statuses: Vec<u16> = run.calls.iter().map(|c| c.status).collect();
     assert_eq!(statuses, [206, 206, 200]);
 }
+
+/// Over real HTTP (the axum adapter and hyper), the `201` reaches the executor while the
+/// step is still running: the step waits until the test has seen the response head.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn over_http_the_201_head_arrives_before_the_step_finishes() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let gate = Arc::clone(&release);
+    let function = Function::new(
+        FunctionOpts::new("slow").trigger(Trigger::event("demo/event")),
+        move |_input: Input<Value>, step: Step| {
+            let gate = Arc::clone(&gate);
+            async move {
+                let out: String = step
+                    .run("wait", || async move {
+                        gate.notified().await;
+                        Ok::<_, Error>("released".to_owned())
+                    })
+                    .await?;
+                Ok::<_, Error>(out)
+            }
+        },
+    );
+    let app = axum::Router::new().route(
+        "/api/inngest",
+        inngest_sdk::axum::serve(endpoint(Config::dev(), function, true)),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}{CALL}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // Without streaming the head would wait for the step, which waits for the test: the
+    // deadline turns that deadlock into a failure.
+    let send = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(call_body())
+        .send();
+    let res = tokio::time::timeout(Duration::from_secs(10), send)
+        .await
+        .expect("the 201 head arrives before the step ends")
+        .unwrap();
+    assert_eq!(res.status(), 201, "the head came while the step waits");
+    assert!(res.headers().contains_key("x-inngest-sdk"));
+    release.notify_one();
+    let body = res.bytes().await.unwrap();
+    let envelope: Value = serde_json::from_slice(body.trim_ascii_start()).unwrap();
+    assert_eq!(envelope["status"], 206);
+    let ops: Value = serde_json::from_str(envelope["body"].as_str().unwrap()).unwrap();
+    assert_eq!(ops[0]["op"], "StepRun");
+    assert_eq!(ops[0]["data"], "released");
+}
