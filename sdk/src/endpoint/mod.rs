@@ -105,6 +105,7 @@ pub struct EndpointBuilder {
     check_determinism: Option<bool>,
     /// `None`: the client config's ([`Config::streaming`](crate::Config::streaming)).
     streaming: Option<bool>,
+    /// Time between two keep-alive spaces; short in tests, longer behind lenient proxies.
     streaming_interval: std::time::Duration,
 }
 
