@@ -45,9 +45,16 @@ fn handle(
                 .map(axum::body::Body::from);
             }
         };
-        endpoint
-            .handle(Request::from_parts(parts, bytes))
-            .await
-            .map(axum::body::Body::from)
+        let request = Request::from_parts(parts, bytes);
+        if endpoint.streaming() {
+            // docs/protocol.md §7.11: calls answer `201` and keep the connection alive.
+            // Boxed, so this future stays the size it is without streaming (futures are
+            // moved, and a larger one costs a larger copy on every call).
+            Box::pin(endpoint.handle_streaming(request))
+                .await
+                .map(axum::body::Body::new)
+        } else {
+            endpoint.handle(request).await.map(axum::body::Body::from)
+        }
     }
 }

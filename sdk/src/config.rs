@@ -92,6 +92,8 @@ pub struct Config {
     env: Option<String>,
     allow_in_band_sync: bool,
     checkpointing: Option<Checkpointing>,
+    /// Whether call requests are answered as a keep-alive stream (docs/protocol.md §7.11).
+    streaming: bool,
 }
 
 impl Config {
@@ -110,6 +112,7 @@ impl Config {
             env: None,
             allow_in_band_sync: true,
             checkpointing: Some(Checkpointing::new()),
+            streaming: false,
         }
     }
 
@@ -178,6 +181,13 @@ impl Config {
         ) {
             config.checkpointing = None;
         }
+        // docs/protocol.md §7.11: `true`/`1`, and the TS SDK's `allow`/`force`, turn it on.
+        config.streaming = matches!(
+            var("INNGEST_STREAMING")
+                .map(|v| v.to_ascii_lowercase())
+                .as_deref(),
+            Some("1" | "true" | "allow" | "force")
+        );
         Ok(config)
     }
 
@@ -254,6 +264,21 @@ impl Config {
     pub fn without_checkpointing(mut self) -> Self {
         self.checkpointing = None;
         self
+    }
+
+    /// Answers call requests as a keep-alive stream: `201` at once, a space every few
+    /// seconds, then the real answer in a JSON envelope (docs/protocol.md §7.11), for hosts
+    /// that cut requests that send nothing for a while. Off by default;
+    /// `INNGEST_STREAMING=1` turns it on. [`EndpointBuilder::streaming`](crate::EndpointBuilder::streaming)
+    /// overrides it per endpoint.
+    pub fn with_streaming(mut self, on: bool) -> Self {
+        self.streaming = on;
+        self
+    }
+
+    /// Whether call requests are streamed (docs/protocol.md §7.11).
+    pub fn streaming(&self) -> bool {
+        self.streaming
     }
 
     /// The checkpointing options, `None` when it is off.
@@ -358,6 +383,19 @@ mod tests {
                 .map(|(_, v)| (*v).to_owned())
         })
         .expect("valid config")
+    }
+
+    #[test]
+    fn streaming_is_off_by_default_and_on_with_inngest_streaming() {
+        assert!(!Config::dev().streaming());
+        assert!(!config(&[]).streaming());
+        for on in ["1", "true", "TRUE", "allow", "force"] {
+            assert!(config(&[("INNGEST_STREAMING", on)]).streaming(), "{on}");
+        }
+        for off in ["0", "false", "no", ""] {
+            assert!(!config(&[("INNGEST_STREAMING", off)]).streaming(), "{off}");
+        }
+        assert!(Config::dev().with_streaming(true).streaming());
     }
 
     #[test]

@@ -174,6 +174,69 @@
 //! # let _ = (config, classic, opts, one_call_per_step);
 //! ```
 //!
+//! # Streaming
+//!
+//! Some hosts cut a request that sends nothing for a while (a serverless platform's
+//! first-byte timeout, a proxy's idle timeout). With streaming on, a call is answered `201`
+//! at once, a space is written every few seconds while the run goes on, and the real answer
+//! (status, headers and body, exactly as without streaming) follows as one JSON envelope
+//! that the executor applies (`docs/protocol.md §7.11`). Off by default;
+//! `INNGEST_STREAMING=1` or [`Config::with_streaming`] turn it on for every endpoint of a
+//! client, [`EndpointBuilder::streaming`] for one. [`Endpoint::handle_streaming`] is the
+//! framework-neutral entry point (its [`StreamingBody`] is an `http_body::Body`); the axum
+//! adapter uses it when streaming is on. Introspection, sync, probes and refused signatures
+//! are answered plainly. Streaming keeps one call alive; [`Checkpointing::max_runtime`]
+//! decides how long a call keeps starting new steps, so raise it towards the host's hard
+//! limit when streaming is on.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use inngest_sdk::{Client, Config, Endpoint, Error, Function, FunctionOpts, Input, Step, Trigger};
+//! use serde_json::Value;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let report = Function::new(
+//!     FunctionOpts::new("monthly-report").trigger(Trigger::event("reports/requested")),
+//!     |_input: Input<Value>, step: Step| async move {
+//!         // One slow step: the connection stays open while it runs.
+//!         let rows: u64 = step
+//!             .run("aggregate", || async {
+//!                 tokio::time::sleep(Duration::from_millis(10)).await;
+//!                 Ok::<_, Error>(1200)
+//!             })
+//!             .await?;
+//!         Ok::<_, Error>(rows)
+//!     },
+//! );
+//! let endpoint = Endpoint::builder("reports", Client::new(Config::dev()))
+//!     .function(report)
+//!     .streaming(true)
+//!     // The default is 3 s; a proxy that gives up after 2 s of silence needs less.
+//!     .streaming_interval(Duration::from_secs(1))
+//!     .build()?;
+//! assert!(endpoint.streaming());
+//!
+//! // With axum (feature `axum`), the adapter streams calls by itself:
+//! //     axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(endpoint));
+//! // Any other server sends the body of `handle_streaming` as it comes:
+//! let body = br#"{"ctx":{"run_id":"01J","attempt":0,"stack":{"stack":[],"current":0}},
+//!     "event":{"name":"reports/requested","data":{}},"steps":{},"version":2}"#;
+//! let request = http::Request::post("/api/inngest?fnId=reports-monthly-report&stepId=step")
+//!     .body(bytes::Bytes::from_static(body))?;
+//! let response = endpoint.handle_streaming(request).await;
+//! assert_eq!(response.status(), 201);
+//! // Spaces while the step runs, then the envelope of the answer `handle` would give.
+//! let sent = axum::body::to_bytes(axum::body::Body::new(response.into_body()), usize::MAX).await?;
+//! let envelope: Value = serde_json::from_slice(sent.trim_ascii_start())?;
+//! assert_eq!(envelope["status"], 206);
+//! let ops: Value = serde_json::from_str(envelope["body"].as_str().unwrap_or_default())?;
+//! assert_eq!((ops[0]["op"].as_str(), ops[0]["data"].as_u64()), (Some("StepRun"), Some(1200)));
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(example()).unwrap();
+//! ```
+//!
 //! # Middleware
 //!
 //! A [`Middleware`] sees every call of a run (`on_run_start`, `before_execution`,
@@ -409,7 +472,10 @@ pub use core::config::{
 pub use core::signature::{KeyError, SigningKey};
 pub use core::time::{TimeError, parse_duration};
 pub use core::wire::ErrorBody;
-pub use endpoint::{BuildError, DEFAULT_MAX_BODY_BYTES, Endpoint, EndpointBuilder, SyncError};
+pub use endpoint::{
+    BuildError, DEFAULT_MAX_BODY_BYTES, DEFAULT_STREAMING_INTERVAL, Endpoint, EndpointBuilder,
+    StreamingBody, SyncError,
+};
 pub use error::{Error, Retry, RetryAt, StepError};
 pub use event::{Event, EventType, FunctionFailed};
 pub use function::{Function, Input};

@@ -139,6 +139,31 @@ impl CallResponse {
     }
 }
 
+/// The JSON envelope that ends a streamed call (docs/protocol.md §7.11):
+/// `{"status": …, "headers": {…}, "body": "<the body as a JSON string>"}`. The executor
+/// applies it as if `res` had been the response: it looks the headers up by lower-case
+/// name (our names are lower-case already) and decodes a string body back to the exact
+/// bytes, so the run sees the same answer as without streaming.
+pub fn stream_envelope(res: &Response<Vec<u8>>) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        status: u16,
+        headers: std::collections::BTreeMap<&'a str, &'a str>,
+        body: std::borrow::Cow<'a, str>,
+    }
+    let headers = res
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    to_json(&Envelope {
+        status: res.status().as_u16(),
+        headers,
+        // Our bodies are JSON, hence UTF-8; lossy only guards against a broken invariant.
+        body: String::from_utf8_lossy(res.body()),
+    })
+}
+
 /// A JSON response with the SDK headers every response carries (docs/protocol.md §4.1).
 pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Vec<u8>> {
     /// The headers, built once: cloning the map costs a fraction of building it.
@@ -222,6 +247,27 @@ mod tests {
         assert!(sdk.starts_with("inngest-rs:v"));
         assert_eq!(header(&res, "x-inngest-req-version"), Some("2"));
         assert_eq!(header(&res, "content-type"), Some("application/json"));
+    }
+
+    #[test]
+    fn the_stream_envelope_carries_status_lower_case_headers_and_the_body_as_a_string() {
+        let res = CallResponse::Error {
+            body: ErrorBody {
+                name: "Error".into(),
+                message: "say \"no\"".into(),
+                stack: None,
+            },
+            retriable: false,
+            retry_after: None,
+        }
+        .into_http();
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&stream_envelope(&res)).expect("JSON");
+        assert_eq!(envelope["status"], 400);
+        assert_eq!(envelope["headers"]["x-inngest-no-retry"], "true");
+        assert_eq!(envelope["headers"]["x-inngest-req-version"], "2");
+        let body = envelope["body"].as_str().expect("a string body");
+        assert_eq!(body.as_bytes(), res.body().as_slice());
     }
 
     #[test]

@@ -39,7 +39,10 @@ mod call;
 mod connect;
 mod hooks;
 mod introspect;
+mod stream;
 mod sync;
+
+pub use stream::{DEFAULT_STREAMING_INTERVAL, StreamingBody};
 /// Default cap on request bodies: the executor sends up to 4 MiB of state inline and
 /// switches to `use_api` above that (docs/protocol.md §7.5, §7.10); the margin covers encoding.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -59,6 +62,10 @@ struct Inner {
     max_body_bytes: usize,
     /// Whether replays are checked for non-determinism (docs/protocol.md §7.16).
     check_determinism: bool,
+    /// Whether call requests are streamed (docs/protocol.md §7.11).
+    streaming: bool,
+    /// Time between two keep-alive spaces of a streamed call.
+    streaming_interval: std::time::Duration,
     /// Registry in declaration order (sync lists them in this order).
     entries: Vec<Entry>,
     /// Composite id and bare id → index in `entries`; foldhash, because the ids are the
@@ -80,6 +87,7 @@ impl fmt::Debug for Endpoint {
             .field("app_id", &self.inner.app_id)
             .field("functions", &self.function_ids())
             .field("mode", &self.inner.client.config().mode())
+            .field("streaming", &self.inner.streaming)
             .finish_non_exhaustive()
     }
 }
@@ -95,6 +103,10 @@ pub struct EndpointBuilder {
     functions: Vec<Function>,
     middleware: Vec<Arc<dyn Middleware>>,
     check_determinism: Option<bool>,
+    /// `None`: the client config's ([`Config::streaming`](crate::Config::streaming)).
+    streaming: Option<bool>,
+    /// Time between two keep-alive spaces; short in tests, longer behind lenient proxies.
+    streaming_interval: std::time::Duration,
 }
 
 impl fmt::Debug for EndpointBuilder {
@@ -175,6 +187,29 @@ impl EndpointBuilder {
         self
     }
 
+    /// Answers call requests as a keep-alive stream (docs/protocol.md §7.11): `201` at
+    /// once, a space every [`EndpointBuilder::streaming_interval`], then the real answer in
+    /// a JSON envelope, for hosts that cut a request that sends nothing for a while. Only
+    /// [`Endpoint::handle_streaming`] (which the axum adapter uses) streams;
+    /// [`Endpoint::handle`] always answers plainly. Default: the client config's
+    /// ([`Config::with_streaming`](crate::Config::with_streaming), `INNGEST_STREAMING`), off
+    /// unless set.
+    pub fn streaming(mut self, on: bool) -> Self {
+        self.streaming = Some(on);
+        self
+    }
+
+    /// Sets the time between two keep-alive spaces of a streamed call (default
+    /// [`DEFAULT_STREAMING_INTERVAL`], 3 s; zero is taken as the default).
+    pub fn streaming_interval(mut self, interval: std::time::Duration) -> Self {
+        self.streaming_interval = if interval.is_zero() {
+            DEFAULT_STREAMING_INTERVAL
+        } else {
+            interval
+        };
+        self
+    }
+
     /// Sets the request body cap (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
@@ -220,9 +255,12 @@ impl EndpointBuilder {
         let check_determinism = self
             .check_determinism
             .unwrap_or(self.client.config().mode() == Mode::Dev);
+        let streaming = self.streaming.unwrap_or(self.client.config().streaming());
         Ok(Endpoint {
             inner: Arc::new(Inner {
                 check_determinism,
+                streaming,
+                streaming_interval: self.streaming_interval,
                 app_id: self.app_id.into(),
                 app_version: self.app_version,
                 framework: self.framework,
@@ -259,6 +297,8 @@ impl Endpoint {
             functions: Vec::new(),
             middleware: Vec::new(),
             check_determinism: None,
+            streaming: None,
+            streaming_interval: DEFAULT_STREAMING_INTERVAL,
         }
     }
 
@@ -270,6 +310,12 @@ impl Endpoint {
     /// The client.
     pub fn client(&self) -> &Client {
         &self.inner.client
+    }
+
+    /// Whether call requests are streamed by [`Endpoint::handle_streaming`]
+    /// (docs/protocol.md §7.11); adapters pick the handler from it.
+    pub fn streaming(&self) -> bool {
+        self.inner.streaming
     }
 
     /// The request body cap adapters must enforce.

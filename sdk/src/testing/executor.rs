@@ -611,12 +611,59 @@ impl Shared {
                 let status = res.status().as_u16();
                 let headers = res.headers().clone();
                 let body = res.bytes().await.map_err(|e| e.to_string())?;
-                Ok(CallResult {
+                let answer = CallResult {
                     status,
                     headers,
                     body: body.to_vec(),
-                })
+                };
+                if status == 201 {
+                    return unstream(answer);
+                }
+                Ok(answer)
             }
         }
     }
+}
+
+/// Reads a streamed answer as the executor does (docs/protocol.md §7.11): after any leading
+/// whitespace, `{"status", "headers", "body"}` is the real answer; its headers are laid over
+/// the `201`'s, and a string body stands for its own bytes. An envelope that does not
+/// parse, or that carries an `error`, fails the attempt like an unreachable app.
+fn unstream(answer: CallResult) -> Result<CallResult, String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        status: u16,
+        #[serde(default)]
+        headers: std::collections::HashMap<String, String>,
+        #[serde(default)]
+        body: Option<Box<serde_json::value::RawValue>>,
+        #[serde(default)]
+        error: Option<Value>,
+    }
+    let envelope: Envelope = serde_json::from_slice(answer.body.trim_ascii_start())
+        .map_err(|e| format!("the streamed answer is not an envelope: {e}"))?;
+    if let Some(error) = envelope.error {
+        return Err(format!("the streamed answer carries an error: {error}"));
+    }
+    let mut headers = answer.headers;
+    for (name, value) in &envelope.headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    let body = match envelope.body {
+        None => Vec::new(),
+        Some(raw) => match serde_json::from_str::<String>(raw.get()) {
+            Ok(text) => text.into_bytes(),
+            Err(_) => raw.get().as_bytes().to_vec(),
+        },
+    };
+    Ok(CallResult {
+        status: envelope.status,
+        headers,
+        body,
+    })
 }

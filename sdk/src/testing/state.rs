@@ -409,6 +409,24 @@ mod tests {
     }
 
     #[test]
+    fn a_discovery_request_schedules_a_new_discovery_call() {
+        let mut state = one_run();
+        let call = state.next_call(t0()).expect("a call");
+        let ops = json!([{"op": "DiscoveryRequest", "id": "d1", "name": "discovery-request"}]);
+        state.apply(call, Ok(answer(206, true, None, ops)), t0());
+
+        let discovery = state.next_call(t0()).expect("a new discovery call");
+        assert_eq!(discovery.step, None);
+        assert_eq!(discovery.attempt, 0);
+        assert_eq!(
+            discovery.url.as_str(),
+            "http://app/api/inngest?fnId=app-f&stepId=step"
+        );
+        assert!(state.next_call(t0()).is_none(), "exactly one");
+        assert_eq!(state.record(RunIx::FIRST).status, RunStatus::Running);
+    }
+
+    #[test]
     fn ops_for_steps_already_pending_are_ignored() {
         let mut state = one_run();
         let call = state.next_call(t0()).expect("a call");
