@@ -361,6 +361,7 @@ pub mod middleware;
 mod realtime;
 mod run;
 mod step;
+mod trace_context;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -377,6 +378,10 @@ pub mod testing;
 #[cfg(feature = "encryption")]
 #[cfg_attr(docsrs, doc(cfg(feature = "encryption")))]
 pub mod encryption;
+
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
 
 /// Not public API: the sans-IO wire layer, reachable only for this crate's own fuzz targets,
 /// benches and protocol tests (which craft call requests and signatures by hand). Nothing here
