@@ -195,7 +195,7 @@ impl Client {
             .pop_if_empty()
             .extend(["e", key.as_str()]);
         let seed = event_id_seed();
-        // With `otel`, the events carry the current span's trace context (docs/protocol.md §15.3).
+        // With `otel`, the events carry the current span's trace context (docs/protocol.md §14.3).
         #[cfg(feature = "otel")]
         let trace = {
             let mut trace = http::HeaderMap::new();
@@ -384,7 +384,7 @@ impl Client {
     }
 
     /// `POST`s spans of runs, an OTLP protobuf export request, to `{api}/v1/traces/userland`
-    /// (docs/protocol.md §15.4).
+    /// (docs/protocol.md §14.4).
     #[cfg(feature = "otel")]
     pub(crate) async fn send_user_traces(&self, body: Vec<u8>) -> Result<(), ApiError> {
         let url = self.api_url(&["v1", "traces", "userland"]);

@@ -1,4 +1,4 @@
-//! OpenTelemetry (feature `otel`, docs/protocol.md §15): the SDK's `run` and `step` spans,
+//! OpenTelemetry (feature `otel`, docs/protocol.md §14): the SDK's `run` and `step` spans,
 //! and the app's own `tracing` spans, exported over OTLP/HTTP protobuf.
 //!
 //! - **Incoming context.** The executor sends a W3C `traceparent` (and `tracestate`) with
@@ -48,7 +48,7 @@ use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt as _};
 
 use crate::Client;
 
-/// `tracestate` entries the executor sets (docs/protocol.md §15).
+/// `tracestate` entries the executor sets (docs/protocol.md §14).
 const TRACESTATE_TRACEREF: &str = "inngest@traceref";
 const TRACESTATE_FUNCTION: &str = "inngest@fn";
 const TRACESTATE_APP: &str = "inngest@app";
@@ -196,7 +196,7 @@ impl OtelBuilder {
 
     /// Also sends the spans of each run (the `run` span and everything inside it) to
     /// Inngest's `{api}/v1/traces/userland` with this client's API URL and signing key, so
-    /// they appear in the run's trace (docs/protocol.md §15.4).
+    /// they appear in the run's trace (docs/protocol.md §14.4).
     pub fn user_traces(mut self, client: Client) -> Self {
         self.inngest = Some(client);
         self
@@ -373,7 +373,7 @@ enum Message {
 struct Batcher {
     tx: Mutex<Option<mpsc::Sender<Message>>>,
     /// Runs with an open `run` span, by trace id: the attributes Inngest needs to attach a
-    /// span to the run's trace (docs/protocol.md §15.4), and how many `run` spans of the
+    /// span to the run's trace (docs/protocol.md §14.4), and how many `run` spans of the
     /// trace are open (calls of one run may overlap).
     runs: Mutex<HashMap<TraceId, OpenRun>>,
     dropped: Arc<AtomicU64>,

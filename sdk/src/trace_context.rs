@@ -1,5 +1,5 @@
 //! The W3C trace context an executor sends with a call (`traceparent`, `tracestate`,
-//! docs/protocol.md §4.2 and §15). Read only with the `otel` feature: without it this is a
+//! docs/protocol.md §4.2 and §14). Read only with the `otel` feature: without it this is a
 //! zero-sized value and the headers are not even looked at.
 
 /// The trace context of one call request, handed from the HTTP layer to the run's span.

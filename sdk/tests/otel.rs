@@ -1,4 +1,4 @@
-//! OpenTelemetry (feature `otel`, docs/protocol.md §15) against stand-ins on loopback: an
+//! OpenTelemetry (feature `otel`, docs/protocol.md §14) against stand-ins on loopback: an
 //! OTLP/HTTP collector, Inngest's `/v1/traces/userland` and its event API. A call arrives
 //! with the executor's `traceparent`; the exported spans must join that trace, nest as the
 //! run nests, reach Inngest's user traces with the run's references, and events sent inside

@@ -1,4 +1,4 @@
-//! OpenTelemetry against the real Inngest server (docs/protocol.md §15): the executor's
+//! OpenTelemetry against the real Inngest server (docs/protocol.md §14): the executor's
 //! `traceparent`/`tracestate` reach the `run` span, and a user's own `tracing` span inside
 //! `step.run` is sent to the server's `/v1/traces/userland` and appears in the run's trace.
 //!

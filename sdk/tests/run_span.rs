@@ -1,4 +1,4 @@
-//! The `run` span (docs/protocol.md §15.1) without OpenTelemetry: every call runs inside a
+//! The `run` span (docs/protocol.md §14.1) without OpenTelemetry: every call runs inside a
 //! `tracing` span named `run` with the function, the run id and the attempt, and each step's
 //! `step` span is nested in it. A capture layer records the spans as a subscriber sees them.
 

@@ -72,7 +72,7 @@ impl Endpoint {
             run_id = %run_id,
             attempt = step.shared().run_context().attempt,
         );
-        // With `otel`, the span joins the executor's trace (docs/protocol.md §15).
+        // With `otel`, the span joins the executor's trace (docs/protocol.md §14).
         trace.adopt(&span);
         let mut response = match started {
             // Without a subscriber the span is disabled: the call's future is not wrapped.

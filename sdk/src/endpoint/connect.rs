@@ -23,7 +23,7 @@ impl Endpoint {
             probe: None,
             deploy_id: None,
         };
-        // The Connect request's trace contexts are not read (docs/protocol.md §15).
+        // The Connect request's trace contexts are not read (docs/protocol.md §14).
         let trace = crate::trace_context::IncomingTrace::default();
         self.execute(&query, body, trace).await
     }
