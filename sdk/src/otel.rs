@@ -506,16 +506,7 @@ impl Exporter {
             };
             match message {
                 Some(Message::Span(span, run)) => {
-                    if let Some(attributes) = run {
-                        if self.inngest.is_some() {
-                            let mut span = (*span).clone();
-                            span.attributes.extend(attributes.iter().cloned());
-                            user.push(span);
-                        }
-                    }
-                    if self.collector.is_some() {
-                        spans.push(*span);
-                    }
+                    self.queue(*span, run, &mut spans, &mut user);
                     if spans.len() >= BATCH || user.len() >= BATCH {
                         self.export(&mut spans, &mut user).await;
                     }
@@ -526,14 +517,7 @@ impl Exporter {
                     while let Ok(message) = rx.try_recv() {
                         match message {
                             Message::Span(span, run) => {
-                                if let (Some(attributes), true) = (run, self.inngest.is_some()) {
-                                    let mut span = (*span).clone();
-                                    span.attributes.extend(attributes.iter().cloned());
-                                    user.push(span);
-                                }
-                                if self.collector.is_some() {
-                                    spans.push(*span);
-                                }
+                                self.queue(*span, run, &mut spans, &mut user);
                             }
                             Message::Flush(done) => waiting.push(done),
                         }
@@ -548,6 +532,25 @@ impl Exporter {
                     return;
                 }
             }
+        }
+    }
+
+    /// Puts a finished span in the batch of each destination it goes to: the collector, and
+    /// Inngest's user traces (with the run's attributes) when it belongs to a run.
+    fn queue(
+        &self,
+        span: SpanData,
+        run: Option<Arc<[KeyValue]>>,
+        spans: &mut Vec<SpanData>,
+        user: &mut Vec<SpanData>,
+    ) {
+        if let (Some(attributes), Some(_)) = (run, &self.inngest) {
+            let mut span = span.clone();
+            span.attributes.extend(attributes.iter().cloned());
+            user.push(span);
+        }
+        if self.collector.is_some() {
+            spans.push(span);
         }
     }
 
