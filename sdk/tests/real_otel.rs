@@ -22,6 +22,9 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 const NEEDS_SERVER: &str = "needs the real Inngest server";
 
+/// `traceparent` and `tracestate` of one call, as the executor sent them.
+type TraceHeaders = (Option<String>, Option<String>);
+
 /// Every span of a run's trace, depth first: `(name, isUserland, userland span name)`.
 fn spans(span: &Value, out: &mut Vec<(String, bool, Option<String>)>) {
     out.push((
@@ -68,7 +71,7 @@ async fn a_users_span_inside_a_step_appears_in_the_runs_trace() {
         .build()
         .unwrap();
     // The executor's trace headers, as each call brought them.
-    let seen: Arc<Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<TraceHeaders>>> = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
     let recorder = Arc::clone(&seen);
