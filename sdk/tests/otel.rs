@@ -398,3 +398,17 @@ async fn client_send_carries_the_current_spans_traceparent() {
         format!("00-{}-{}-01", hex(&handler.trace_id), hex(&handler.span_id)).as_str()
     );
 }
+
+#[tokio::test]
+async fn shutdown_exports_the_spans_still_queued() {
+    let Setup { stand_in, otel, .. } = setup().await;
+    {
+        let _guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(otel.layer()));
+        tracing::info_span!("before-shutdown").in_scope(|| {});
+    }
+    // No flush: shutdown alone sends what is queued.
+    otel.shutdown().await;
+    let spans = stand_in.spans("/v1/traces");
+    named(&spans, "before-shutdown");
+}
