@@ -199,7 +199,7 @@ impl Client {
         #[cfg(feature = "otel")]
         let trace = {
             let mut trace = http::HeaderMap::new();
-            crate::otel::inject_context(&mut trace);
+            crate::trace_context::inject_context(&mut trace);
             trace
         };
         let mut attempt = 0;

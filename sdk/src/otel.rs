@@ -32,7 +32,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
 use opentelemetry::trace::{Span as _, TraceContextExt as _, TraceId, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -40,11 +39,10 @@ use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, Span, SpanData, SpanProcessor};
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
-use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt as _};
+use tracing_opentelemetry::OpenTelemetryLayer;
 
 use crate::Client;
 
@@ -62,62 +60,7 @@ const INTERVAL: Duration = Duration::from_secs(2);
 /// Timeout of one export request (OTLP's default).
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Writes the current `tracing` span's trace context into `headers` as W3C `traceparent`
-/// (and `tracestate`), for an outgoing request: the receiver's spans then join this trace.
-///
-/// Nothing is written when there is no current span or no OpenTelemetry layer installed.
-pub fn inject_context(headers: &mut HeaderMap) {
-    let context = tracing::Span::current().context();
-    if !context.span().span_context().is_valid() {
-        return;
-    }
-    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
-}
-
-struct HeaderInjector<'a>(&'a mut HeaderMap);
-
-impl Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
-struct Carrier<'a> {
-    traceparent: &'a str,
-    tracestate: Option<&'a str>,
-}
-
-impl Extractor for Carrier<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        match key {
-            "traceparent" => Some(self.traceparent),
-            "tracestate" => self.tracestate,
-            _ => None,
-        }
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        vec!["traceparent", "tracestate"]
-    }
-}
-
-/// Makes the executor's span (a call's `traceparent`) the OpenTelemetry parent of `span`.
-/// A malformed `traceparent` is ignored: the span starts a trace of its own.
-pub(crate) fn set_remote_parent(span: &tracing::Span, traceparent: &str, tracestate: Option<&str>) {
-    let parent = TraceContextPropagator::new().extract(&Carrier {
-        traceparent,
-        tracestate,
-    });
-    if parent.span().span_context().is_valid() {
-        // Fails only when no OpenTelemetry layer sees the span: nothing to join then.
-        let _ = span.set_parent(parent);
-    }
-}
+pub use crate::trace_context::inject_context;
 
 /// Why [`Otel`] could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -624,15 +567,6 @@ mod tests {
         assert_eq!(headers[1].0.as_str(), "x-team");
         assert_eq!(headers[1].1, "blue");
         assert!(matches!(parse_headers("novalue"), Err(OtelError::Headers)));
-    }
-
-    #[test]
-    fn a_malformed_traceparent_is_not_a_parent() {
-        let parent = TraceContextPropagator::new().extract(&Carrier {
-            traceparent: "00-zz-yy-01",
-            tracestate: None,
-        });
-        assert!(!parent.span().span_context().is_valid());
     }
 
     #[test]

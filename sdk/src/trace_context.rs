@@ -1,6 +1,11 @@
 //! The W3C trace context an executor sends with a call (`traceparent`, `tracestate`,
 //! docs/protocol.md §4.2 and §14). Read only with the `otel` feature: without it this is a
-//! zero-sized value and the headers are not even looked at.
+//! zero-sized value and the headers are not even looked at. With `otel`, also the way out:
+//! `inject_context` (re-exported as `otel::inject_context`), which `client.rs` uses, so the
+//! client does not depend on `otel.rs` (which depends on the client).
+
+#[cfg(feature = "otel")]
+pub use propagation::inject_context;
 
 /// The trace context of one call request, handed from the HTTP layer to the run's span.
 #[derive(Debug, Default)]
@@ -41,9 +46,93 @@ impl IncomingTrace {
     pub(crate) fn adopt(self, span: &tracing::Span) {
         #[cfg(feature = "otel")]
         if let Some(traceparent) = self.traceparent.as_deref() {
-            crate::otel::set_remote_parent(span, traceparent, self.tracestate.as_deref());
+            propagation::set_remote_parent(span, traceparent, self.tracestate.as_deref());
         }
         #[cfg(not(feature = "otel"))]
         let _ = span;
+    }
+}
+
+#[cfg(feature = "otel")]
+mod propagation {
+    use http::{HeaderMap, HeaderName, HeaderValue};
+    use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
+    use opentelemetry::trace::TraceContextExt as _;
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    /// Writes the current `tracing` span's trace context into `headers` as W3C `traceparent`
+    /// (and `tracestate`), for an outgoing request: the receiver's spans then join this trace.
+    ///
+    /// Nothing is written when there is no current span or no OpenTelemetry layer installed.
+    pub fn inject_context(headers: &mut HeaderMap) {
+        let context = tracing::Span::current().context();
+        if !context.span().span_context().is_valid() {
+            return;
+        }
+        TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+    }
+
+    struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+    impl Injector for HeaderInjector<'_> {
+        fn set(&mut self, key: &str, value: String) {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(key.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                self.0.insert(name, value);
+            }
+        }
+    }
+
+    struct Carrier<'a> {
+        traceparent: &'a str,
+        tracestate: Option<&'a str>,
+    }
+
+    impl Extractor for Carrier<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            match key {
+                "traceparent" => Some(self.traceparent),
+                "tracestate" => self.tracestate,
+                _ => None,
+            }
+        }
+
+        fn keys(&self) -> Vec<&str> {
+            vec!["traceparent", "tracestate"]
+        }
+    }
+
+    /// Makes the executor's span (a call's `traceparent`) the OpenTelemetry parent of `span`.
+    /// A malformed `traceparent` is ignored: the span starts a trace of its own.
+    pub(super) fn set_remote_parent(
+        span: &tracing::Span,
+        traceparent: &str,
+        tracestate: Option<&str>,
+    ) {
+        let parent = TraceContextPropagator::new().extract(&Carrier {
+            traceparent,
+            tracestate,
+        });
+        if parent.span().span_context().is_valid() {
+            // Fails only when no OpenTelemetry layer sees the span: nothing to join then.
+            let _ = span.set_parent(parent);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_malformed_traceparent_is_not_a_parent() {
+            let parent = TraceContextPropagator::new().extract(&Carrier {
+                traceparent: "00-zz-yy-01",
+                tracestate: None,
+            });
+            assert!(!parent.span().span_context().is_valid());
+        }
     }
 }
