@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use opentelemetry::trace::{Span as _, TraceContextExt as _, TraceId, TracerProvider as _};
+use opentelemetry::trace::{Span as _, SpanId, TraceContextExt as _, TraceId, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
@@ -169,6 +169,7 @@ impl OtelBuilder {
             .build();
         let (tx, rx) = mpsc::channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
+        let user_traces = self.inngest.is_some();
         let exporter = Exporter {
             http,
             collector: self.endpoint.map(|url| (url, self.headers)),
@@ -179,7 +180,9 @@ impl OtelBuilder {
         let task = runtime.spawn(exporter.run(rx));
         let processor = Batcher {
             tx: Mutex::new(Some(tx.clone())),
+            user_traces,
             runs: Mutex::new(HashMap::new()),
+            steps: Mutex::new(HashMap::new()),
             dropped,
         };
         let provider = SdkTracerProvider::builder()
@@ -306,7 +309,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 enum Message {
-    Span(Box<SpanData>, Option<Arc<[KeyValue]>>),
+    /// A finished span, with the attributes of its run and of its step when it is in one.
+    Span(
+        Box<SpanData>,
+        Option<Arc<[KeyValue]>>,
+        Option<Arc<[KeyValue]>>,
+    ),
     Flush(oneshot::Sender<()>),
 }
 
@@ -315,10 +323,15 @@ enum Message {
 #[derive(Debug)]
 struct Batcher {
     tx: Mutex<Option<mpsc::Sender<Message>>>,
+    /// Whether spans of runs are sent to Inngest: the runs and steps are tracked only then.
+    user_traces: bool,
     /// Runs with an open `run` span, by trace id: the attributes Inngest needs to attach a
     /// span to the run's trace (docs/protocol.md §14.4), and how many `run` spans of the
     /// trace are open (calls of one run may overlap).
     runs: Mutex<HashMap<TraceId, OpenRun>>,
+    /// Open spans inside a `step` span of a run (the step span included): the step's
+    /// `inngest.step.id` and `inngest.step.attempt`.
+    steps: Mutex<HashMap<SpanId, Arc<[KeyValue]>>>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -341,13 +354,103 @@ impl std::fmt::Debug for Message {
 
 impl SpanProcessor for Batcher {
     fn on_start(&self, span: &mut Span, cx: &Context) {
-        // A run's root: the span whose parent is the executor's (remote) span and whose
-        // trace state names the run's trace reference.
-        let parent = cx.span();
-        let parent = parent.span_context();
-        if !parent.is_remote() {
+        if !self.user_traces {
             return;
         }
+        let parent = cx.span();
+        let parent = parent.span_context();
+        if !parent.is_valid() {
+            return;
+        }
+        if parent.is_remote() {
+            self.start_run(span, parent);
+            return;
+        }
+        // A span inside a run: inside a step when its parent is (or is the step span).
+        if !lock(&self.runs).contains_key(&span.span_context().trace_id()) {
+            return;
+        }
+        let inherited = lock(&self.steps).get(&parent.span_id()).cloned();
+        if let Some(step) = inherited.or_else(|| step_attributes(span)) {
+            lock(&self.steps).insert(span.span_context().span_id(), step);
+        }
+    }
+
+    fn on_end(&self, span: SpanData) {
+        let trace_id = span.span_context.trace_id();
+        let run = {
+            let mut runs = lock(&self.runs);
+            let run = runs.get(&trace_id).map(|run| Arc::clone(&run.attributes));
+            // The run's root ends last: forget the run once its last open root ends.
+            if run.is_some() && span.parent_span_is_remote {
+                if let Some(entry) = runs.get_mut(&trace_id) {
+                    entry.open = entry.open.saturating_sub(1);
+                    if entry.open == 0 {
+                        runs.remove(&trace_id);
+                    }
+                }
+            }
+            run
+        };
+        let step = if self.user_traces {
+            lock(&self.steps).remove(&span.span_context.span_id())
+        } else {
+            None
+        };
+        let tx = lock(&self.tx).clone();
+        if let Some(tx) = tx {
+            // Never blocks the code that ended the span: a full queue drops it.
+            if tx
+                .try_send(Message::Span(Box::new(span), run, step))
+                .is_err()
+            {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        // Asks for an export without waiting (waiting here could block the runtime that
+        // does it); `Otel::flush` waits.
+        if let Some(tx) = lock(&self.tx).as_ref() {
+            let (done, _) = oneshot::channel();
+            let _ = tx.try_send(Message::Flush(done));
+        }
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        lock(&self.tx).take();
+        Ok(())
+    }
+}
+
+/// `inngest.step.id` and `inngest.step.attempt` of a `step` span (its `step` and `attempt`
+/// fields); `None` for any other span.
+fn step_attributes(span: &Span) -> Option<Arc<[KeyValue]>> {
+    let data = span.exported_data()?;
+    if data.name != "step" {
+        return None;
+    }
+    let field = |name: &str| {
+        data.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == name)
+            .map(|kv| kv.value.clone())
+    };
+    let id = field("step")?;
+    let mut attributes = vec![KeyValue::new("inngest.step.id", id.as_str().into_owned())];
+    // Inngest reads the attempt as an integer, whatever type the field was recorded as.
+    if let Some(attempt) = field("attempt").and_then(|v| v.as_str().parse::<i64>().ok()) {
+        attributes.push(KeyValue::new("inngest.step.attempt", attempt));
+    }
+    Some(Arc::from(attributes))
+}
+
+impl Batcher {
+    /// Records a run's root: a span whose parent is the executor's (remote) span and whose
+    /// trace state names the run's trace reference.
+    fn start_run(&self, span: &Span, parent: &opentelemetry::trace::SpanContext) {
         let state = parent.trace_state();
         let Some(traceref) = state.get(TRACESTATE_TRACEREF) else {
             return;
@@ -379,46 +482,6 @@ impl SpanProcessor for Batcher {
         });
         entry.open += 1;
     }
-
-    fn on_end(&self, span: SpanData) {
-        let trace_id = span.span_context.trace_id();
-        let run = {
-            let mut runs = lock(&self.runs);
-            let run = runs.get(&trace_id).map(|run| Arc::clone(&run.attributes));
-            // The run's root ends last: forget the run once its last open root ends.
-            if run.is_some() && span.parent_span_is_remote {
-                if let Some(entry) = runs.get_mut(&trace_id) {
-                    entry.open = entry.open.saturating_sub(1);
-                    if entry.open == 0 {
-                        runs.remove(&trace_id);
-                    }
-                }
-            }
-            run
-        };
-        let tx = lock(&self.tx).clone();
-        if let Some(tx) = tx {
-            // Never blocks the code that ended the span: a full queue drops it.
-            if tx.try_send(Message::Span(Box::new(span), run)).is_err() {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        // Asks for an export without waiting (waiting here could block the runtime that
-        // does it); `Otel::flush` waits.
-        if let Some(tx) = lock(&self.tx).as_ref() {
-            let (done, _) = oneshot::channel();
-            let _ = tx.try_send(Message::Flush(done));
-        }
-        Ok(())
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        lock(&self.tx).take();
-        Ok(())
-    }
 }
 
 /// The export task's state.
@@ -448,8 +511,8 @@ impl Exporter {
                 }
             };
             match message {
-                Some(Message::Span(span, run)) => {
-                    self.queue(*span, run, &mut spans, &mut user);
+                Some(Message::Span(span, run, step)) => {
+                    self.queue(*span, run, step, &mut spans, &mut user);
                     if spans.len() >= BATCH || user.len() >= BATCH {
                         self.export(&mut spans, &mut user).await;
                     }
@@ -459,8 +522,8 @@ impl Exporter {
                     // Everything already queued is part of this flush.
                     while let Ok(message) = rx.try_recv() {
                         match message {
-                            Message::Span(span, run) => {
-                                self.queue(*span, run, &mut spans, &mut user);
+                            Message::Span(span, run, step) => {
+                                self.queue(*span, run, step, &mut spans, &mut user);
                             }
                             Message::Flush(done) => waiting.push(done),
                         }
@@ -484,12 +547,15 @@ impl Exporter {
         &self,
         span: SpanData,
         run: Option<Arc<[KeyValue]>>,
+        step: Option<Arc<[KeyValue]>>,
         spans: &mut Vec<SpanData>,
         user: &mut Vec<SpanData>,
     ) {
         if let (Some(attributes), Some(_)) = (run, &self.inngest) {
             let mut span = span.clone();
             span.attributes.extend(attributes.iter().cloned());
+            span.attributes
+                .extend(step.iter().flat_map(|step| step.iter().cloned()));
             user.push(span);
         }
         if self.collector.is_some() {

@@ -332,6 +332,21 @@ async fn run_and_step_spans_join_the_executors_trace_and_reach_inngests_user_tra
             "{name}"
         );
     }
+    // The step's spans name the step and its attempt; the run span is in no step.
+    for name in ["step", "user-work"] {
+        let span = named(&user_spans, name);
+        assert_eq!(
+            attr(span, "inngest.step.id").as_deref(),
+            Some("greet"),
+            "{name}"
+        );
+        assert_eq!(
+            attr(span, "inngest.step.attempt").as_deref(),
+            Some("0"),
+            "{name}"
+        );
+    }
+    assert_eq!(attr(named(&user_spans, "run"), "inngest.step.id"), None);
     drop(_guard);
     otel.shutdown().await;
 }
