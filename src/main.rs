@@ -41,13 +41,14 @@ async fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(config.log_format);
+    let telemetry = telemetry::init(config.log_format);
     let shutdown = shutdown_signal();
     let environment = config.environment;
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "start-up failed");
+            telemetry.shutdown().await;
             return ExitCode::FAILURE;
         }
     };
@@ -55,7 +56,9 @@ async fn serve() -> ExitCode {
         Ok(addr) => tracing::info!(%addr, ?environment, "listening"),
         Err(error) => tracing::warn!(%error, "listening on an unknown address"),
     }
-    if let Err(error) = app.run_until(shutdown).await {
+    let stopped = app.run_until(shutdown).await;
+    telemetry.shutdown().await;
+    if let Err(error) = stopped {
         tracing::error!(error = format!("{error:#}"), "server stopped with an error");
         return ExitCode::FAILURE;
     }

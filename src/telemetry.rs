@@ -1,19 +1,72 @@
-//! Tracing: human-readable lines locally, JSON in production; level from `RUST_LOG`.
+//! Tracing: human-readable lines locally, JSON in production; level from `RUST_LOG`. Built
+//! with the `otel` feature and `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are also exported over
+//! OTLP/HTTP (docs/design.md, "Tracing").
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. Call once, at start-up.
-pub fn init(format: LogFormat) {
+/// What [`init`] set up that needs stopping: the OpenTelemetry exporter, when there is one.
+#[derive(Debug, Default)]
+#[must_use = "call `shutdown` before exiting, so queued spans are exported"]
+pub struct Telemetry {
+    #[cfg(feature = "otel")]
+    otel: Option<inngest_sdk::otel::Otel>,
+}
+
+impl Telemetry {
+    /// Exports the spans still queued (with `otel`); nothing otherwise.
+    pub async fn shutdown(self) {
+        #[cfg(feature = "otel")]
+        if let Some(otel) = self.otel {
+            otel.shutdown().await;
+        }
+    }
+}
+
+/// Installs the global subscriber. Call once, at start-up, inside the tokio runtime.
+pub fn init(format: LogFormat) -> Telemetry {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,inngest_sdk=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let telemetry = Telemetry::default();
+    #[cfg(feature = "otel")]
+    let (telemetry, otel_error) = match otel_from_env() {
+        Ok(otel) => (Telemetry { otel }, None),
+        Err(error) => (telemetry, Some(error)),
+    };
+    #[cfg(feature = "otel")]
+    let otel_layer = telemetry.otel.as_ref().map(|otel| otel.layer());
+    #[cfg(not(feature = "otel"))]
+    let otel_layer: Option<tracing_subscriber::layer::Identity> = None;
+    let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
     // A second initialisation (tests starting several apps) keeps the first subscriber.
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .try_init(),
+        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
     };
+    #[cfg(feature = "otel")]
+    if let Some(error) = otel_error {
+        tracing::error!(%error, "OpenTelemetry export is off: its settings are invalid");
+    }
+    telemetry
+}
+
+/// The exporter, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set.
+#[cfg(feature = "otel")]
+fn otel_from_env() -> Result<Option<inngest_sdk::otel::Otel>, inngest_sdk::otel::OtelError> {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    if !set("OTEL_EXPORTER_OTLP_ENDPOINT") && !set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        return Ok(None);
+    }
+    let mut builder = inngest_sdk::otel::Otel::from_env()?;
+    if !set("OTEL_SERVICE_NAME") {
+        builder = builder.service_name("huckleberry");
+    }
+    builder.build().map(Some)
 }
 
 /// Inngest middleware: one structured line per failed step attempt (run id, function, step,

@@ -195,11 +195,20 @@ impl Client {
             .pop_if_empty()
             .extend(["e", key.as_str()]);
         let seed = event_id_seed();
+        // With `otel`, the events carry the current span's trace context (docs/protocol.md §14.3).
+        #[cfg(feature = "otel")]
+        let trace = {
+            let mut trace = http::HeaderMap::new();
+            crate::trace_context::inject_context(&mut trace);
+            trace
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self
-                .request(reqwest::Method::POST, url.clone())
+            let req = self.request(reqwest::Method::POST, url.clone());
+            #[cfg(feature = "otel")]
+            let req = req.headers(trace.clone());
+            let result = req
                 .header(headers::EVENT_ID_SEED, &seed)
                 .body(body.clone())
                 .send()
@@ -372,6 +381,30 @@ impl Client {
         res.bytes()
             .await
             .map_err(|e| ApiError::Transport(e.without_url()))
+    }
+
+    /// `POST`s spans of runs, an OTLP protobuf export request, to `{api}/v1/traces/userland`
+    /// (docs/protocol.md §14.4).
+    #[cfg(feature = "otel")]
+    pub(crate) async fn send_user_traces(&self, body: Vec<u8>) -> Result<(), ApiError> {
+        let url = self.api_url(&["v1", "traces", "userland"]);
+        let body = bytes::Bytes::from(body);
+        self.api_call(|bearer| {
+            let mut req = self
+                .inner
+                .http
+                .post(url.clone())
+                .header(header::CONTENT_TYPE, "application/x-protobuf")
+                .header(headers::SDK, SDK_HEADER_VALUE)
+                .header(header::USER_AGENT, SDK_HEADER_VALUE)
+                .body(body.clone());
+            if let Some(env) = self.inner.config.env() {
+                req = req.header(headers::ENV, env);
+            }
+            with_bearer(req, bearer)
+        })
+        .await
+        .map(drop)
     }
 
     /// Calls the API with the primary key's bearer, and once more with the fallback key's

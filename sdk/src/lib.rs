@@ -420,6 +420,62 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Tracing and OpenTelemetry
+//!
+//! Every call runs in a `tracing` span `run` (`function`, `run_id`, `attempt`) and every
+//! `step.run` body in a `step` span inside it, so what a handler logs names its run and step.
+//! The `otel` feature goes further (`docs/protocol.md §14`): the `run` span becomes a child of
+//! the executor's span (the call's `traceparent`), events sent with [`Client::send`] and
+//! `step.send_event` carry the current span's `traceparent`/`tracestate`, and
+//! `otel::inject_context` adds them to any other request. `otel::Otel` exports the spans over
+//! OTLP/HTTP protobuf to a collector (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`) and,
+//! with `user_traces`, sends each run's spans to Inngest, where they appear in the run's
+//! trace. To watch them locally, run a collector such as Jaeger all-in-one (OTLP/HTTP on
+//! port 4318, UI on 16686) and set `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318`.
+//!
+//! ```
+//! # #[cfg(feature = "otel")]
+//! # async fn app() -> Result<(), Box<dyn std::error::Error>> {
+//! use inngest_sdk::otel::{Otel, inject_context};
+//! use inngest_sdk::{Client, Config, Endpoint, Error, Function, FunctionOpts, Input, Step, Trigger};
+//! use serde_json::Value;
+//! use tracing::Instrument as _;
+//! use tracing_subscriber::layer::SubscriberExt as _;
+//! use tracing_subscriber::util::SubscriberInitExt as _;
+//!
+//! let client = Client::new(Config::from_env()?);
+//! // Reads OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS and OTEL_SERVICE_NAME;
+//! // `user_traces` also sends each run's spans to Inngest. Build it inside the runtime.
+//! let otel = Otel::from_env()?.user_traces(client.clone()).build()?;
+//! tracing_subscriber::registry().with(otel.layer()).init();
+//!
+//! let checkout = Function::new(
+//!     FunctionOpts::new("checkout").trigger(Trigger::event("shop/checkout")),
+//!     |_input: Input<Value>, step: Step| async move {
+//!         let receipt = step
+//!             .run("charge", || async {
+//!                 // The app's own span: a child of the `step` span, in the executor's trace.
+//!                 async {
+//!                     // Headers for the payment provider's request: its spans join ours.
+//!                     let mut headers = http::HeaderMap::new();
+//!                     inject_context(&mut headers);
+//!                     Ok::<_, Error>(format!("charged with {} trace headers", headers.len()))
+//!                 }
+//!                 .instrument(tracing::info_span!("payment-provider", provider = "acme"))
+//!                 .await
+//!             })
+//!             .await?;
+//!         Ok::<_, Error>(receipt)
+//!     },
+//! );
+//! let endpoint = Endpoint::builder("shop", client).function(checkout).build()?;
+//! // … serve `endpoint` (feature `axum`) until the process is asked to stop, then:
+//! # drop(endpoint);
+//! otel.shutdown().await; // sends the spans still queued
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
@@ -436,6 +492,7 @@ pub mod middleware;
 mod realtime;
 mod run;
 mod step;
+mod trace_context;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -452,6 +509,10 @@ pub mod testing;
 #[cfg(feature = "encryption")]
 #[cfg_attr(docsrs, doc(cfg(feature = "encryption")))]
 pub mod encryption;
+
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
 
 /// Not public API: the sans-IO wire layer, reachable only for this crate's own fuzz targets,
 /// benches and protocol tests (which craft call requests and signatures by hand). Nothing here

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::http::{status_error, transport_error};
+use super::http::{TraceContext, status_error, transport_error};
 
 /// The Backend API version we speak (the one clerk-rs 0.5.0 pins; docs/integrations.md §4.1).
 pub const CLERK_API_VERSION: &str = "2026-05-12";
@@ -71,7 +71,11 @@ impl ClerkClient {
 
     /// `GET /jwks`: the instance's session-token signing keys, as a raw JWKS document.
     pub async fn jwks(&self) -> Result<Value, PortError> {
-        let response = self.call(Method::GET, &["jwks"]).send().await;
+        let response = self
+            .call(Method::GET, &["jwks"])
+            .trace_context()
+            .send()
+            .await;
         let response = self.check("clerk get jwks", response).await?;
         response
             .json()
@@ -81,7 +85,11 @@ impl ClerkClient {
 
     async fn get_user(&self, user_id: &str) -> Result<Option<ClerkUser>, PortError> {
         const WHAT: &str = "clerk get user";
-        let response = self.call(Method::GET, &["users", user_id]).send().await;
+        let response = self
+            .call(Method::GET, &["users", user_id])
+            .trace_context()
+            .send()
+            .await;
         if let Ok(r) = &response
             && r.status() == StatusCode::NOT_FOUND
         {
@@ -134,6 +142,7 @@ impl UserDirectory for ClerkClient {
             let response = self
                 .call(Method::GET, &["users"])
                 .query(&[("email_address", email.as_str()), ("limit", "1")])
+                .trace_context()
                 .send()
                 .await;
             let response = self.check(WHAT, response).await?;
@@ -160,6 +169,7 @@ impl UserDirectory for ClerkClient {
             let response = self
                 .call(Method::POST, &["invitations"])
                 .json(&body)
+                .trace_context()
                 .send()
                 .await;
             let response = self.check(WHAT, response).await?;
@@ -180,6 +190,7 @@ impl UserDirectory for ClerkClient {
             let response = self
                 .call(Method::PATCH, &["users", &user_id, "metadata"])
                 .json(&json!({ "public_metadata": patch }))
+                .trace_context()
                 .send()
                 .await;
             self.check(WHAT, response).await?;

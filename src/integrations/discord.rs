@@ -23,7 +23,7 @@ use serde_json::json;
 use url::Url;
 
 use super::config::DiscordConfig;
-use super::http::{status_error, transport_error};
+use super::http::{TraceContext, status_error, transport_error};
 
 /// The scopes the flow asks for (docs/integrations.md §3.1).
 pub const SCOPES: [&str; 3] = ["identify", "email", "guilds.join"];
@@ -170,6 +170,7 @@ impl DiscordClient {
             .http
             .get(join(&self.inner.api_base, &["users", "@me"]))
             .bearer_auth(token.0.expose_secret())
+            .trace_context()
             .send()
             .await
             .map_err(|e| transport_error(WHAT, &e))?;
@@ -198,6 +199,7 @@ impl DiscordClient {
                 &["guilds", &self.inner.guild_id, "members", user_id.as_str()],
             )
             .json(&body)
+            .trace_context()
             .send()
             .await
             .map_err(|e| transport_error(WHAT, &e))?;
@@ -233,6 +235,7 @@ impl DiscordClient {
                 ],
             )
             .header("X-Audit-Log-Reason", "Huckleberry mentorship onboarding")
+            .trace_context()
             .send()
             .await
             .map_err(|e| transport_error(WHAT, &e))?;
@@ -282,6 +285,7 @@ pub async fn send_oauth_request(
         .request(parts.method, parts.uri.to_string())
         .headers(parts.headers)
         .body(body)
+        .trace_context()
         .send()
         .await?;
     let status = response.status();

@@ -24,6 +24,29 @@ pub fn vendor_http_client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
+/// Adds the current span's W3C trace context (`traceparent`, `tracestate`) to a vendor
+/// request when the app is built with the `otel` feature, so the vendor call joins the run's
+/// trace (docs/design.md, "Tracing"). Without `otel` the request is unchanged.
+pub trait TraceContext {
+    /// The request with the trace context headers.
+    #[must_use]
+    fn trace_context(self) -> Self;
+}
+
+impl TraceContext for reqwest::RequestBuilder {
+    #[inline]
+    fn trace_context(self) -> Self {
+        #[cfg(feature = "otel")]
+        {
+            let mut headers = HeaderMap::new();
+            inngest_sdk::otel::inject_context(&mut headers);
+            self.headers(headers)
+        }
+        #[cfg(not(feature = "otel"))]
+        self
+    }
+}
+
 /// Maps a non-success answer: 429, 5xx and 408 are worth retrying (after the wait the
 /// vendor asked for, when it gave one); any other 4xx is permanent. `what` names the call
 /// and starts with the vendor's name (`clerk get user`), never a secret or an address.

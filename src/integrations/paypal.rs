@@ -13,6 +13,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use super::http::TraceContext;
+
 use crate::webhooks::paypal::{
     CapturePayer, CertificateFetchError, CertificateSource, CertificateUrl, PaypalCertificate,
 };
@@ -79,6 +81,7 @@ impl HttpCertificateSource {
         let mut response = self
             .http
             .get(url.as_str())
+            .trace_context()
             .send()
             .await
             .map_err(|_| fail("request failed"))?;
@@ -259,6 +262,7 @@ impl PaypalClient {
             .http
             .get(url)
             .bearer_auth(token.expose_secret())
+            .trace_context()
             .send()
             .await
             .map_err(|e| PaypalApiError::Transport(e.without_url()))?;
@@ -301,6 +305,7 @@ impl PaypalClient {
                 "application/x-www-form-urlencoded",
             )
             .body("grant_type=client_credentials")
+            .trace_context()
             .send()
             .await
             .map_err(|e| PaypalApiError::Transport(e.without_url()))?;

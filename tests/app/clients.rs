@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::stand_in::{CLERK_USER, DISCORD_USER, GUILD, ROLE_GROUP, StandIn, clerk_user};
 
-fn clerk(stand_in: &StandIn) -> ClerkClient {
+pub(crate) fn clerk(stand_in: &StandIn) -> ClerkClient {
     ClerkClient::new(
         vendor_http_client().expect("the vendor client builds"),
         Url::parse(&format!("{}/clerk/v1", stand_in.url)).expect("url"),
@@ -36,7 +36,7 @@ fn resend(stand_in: &StandIn) -> ResendMailer {
     )
 }
 
-fn discord(stand_in: &StandIn) -> DiscordClient {
+pub(crate) fn discord(stand_in: &StandIn) -> DiscordClient {
     let config = DiscordConfig {
         client_id: "1".into(),
         client_secret: SecretString::from("secret"),

@@ -15,6 +15,8 @@ mod hostile;
 mod inngest_stand_in;
 mod journey;
 mod load;
+#[cfg(feature = "otel")]
+mod otel;
 mod process;
 mod rate_limits;
 mod secrets;

@@ -1,6 +1,7 @@
 //! `POST`: call requests, the trust probe and large run state (docs/protocol.md §7).
 
 use super::*;
+use crate::trace_context::IncomingTrace;
 
 impl Endpoint {
     pub(super) async fn call(
@@ -26,11 +27,17 @@ impl Endpoint {
             };
             return self.sign(res, key);
         }
-        let res = self.execute(query, &body).await;
+        let trace = IncomingTrace::from_headers(headers);
+        let res = self.execute(query, &body, trace).await;
         self.sign(res, key)
     }
 
-    pub(super) async fn execute(&self, query: &Query<'_>, body: &[u8]) -> Response<Vec<u8>> {
+    pub(super) async fn execute(
+        &self,
+        query: &Query<'_>,
+        body: &[u8],
+        trace: IncomingTrace,
+    ) -> Response<Vec<u8>> {
         // Only what the run needs stays alive while it is driven: the request is parsed and
         // consumed in this block, so the future of a call stays small (futures are moved,
         // and large ones cost a copy each time).
@@ -65,6 +72,8 @@ impl Endpoint {
             run_id = %run_id,
             attempt = step.shared().run_context().attempt,
         );
+        // With `otel`, the span joins the executor's trace (docs/protocol.md §14).
+        trace.adopt(&span);
         let mut response = match started {
             // Without a subscriber the span is disabled: the call's future is not wrapped.
             Ok(future) if span.is_disabled() => drive(future, step, checkpoint).await,

@@ -23,7 +23,9 @@ impl Endpoint {
             probe: None,
             deploy_id: None,
         };
-        self.execute(&query, body).await
+        // The Connect request's trace contexts are not read (docs/protocol.md §14).
+        let trace = crate::trace_context::IncomingTrace::default();
+        self.execute(&query, body, trace).await
     }
 
     /// The function configs a Connect worker announces: the sync configs (docs/protocol.md
