@@ -143,7 +143,8 @@ impl Endpoint {
         let (parts, body) = request.into_parts();
         let call = Box::pin(async move {
             let query = Query::parse(parts.uri.query());
-            let res = endpoint.execute(&query, &body).await;
+            let trace = crate::trace_context::IncomingTrace::from_headers(&parts.headers);
+            let res = endpoint.execute(&query, &body, trace).await;
             // docs/protocol.md §7.11: signed like a plain answer, over the same body bytes;
             // the signature travels in the envelope's headers.
             endpoint.sign(res, key.as_ref())
