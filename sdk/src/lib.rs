@@ -533,9 +533,10 @@ pub use core::config::{
 pub use core::signature::{KeyError, SigningKey};
 pub use core::time::{TimeError, parse_duration};
 pub use core::wire::ErrorBody;
+pub use endpoint::stream::StreamingBody;
 pub use endpoint::{
     BuildError, DEFAULT_MAX_BODY_BYTES, DEFAULT_STREAMING_INTERVAL, Endpoint, EndpointBuilder,
-    StreamingBody, SyncError,
+    SyncError,
 };
 pub use error::{Error, Retry, RetryAt, StepError};
 pub use event::{Event, EventType, FunctionFailed};

@@ -39,10 +39,11 @@ mod call;
 mod connect;
 mod hooks;
 mod introspect;
-mod stream;
+pub(crate) mod stream;
 mod sync;
 
-pub use stream::{DEFAULT_STREAMING_INTERVAL, StreamingBody};
+/// Default keep-alive interval of a streamed call (the TS SDK's; the Go SDK uses 5 s).
+pub const DEFAULT_STREAMING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
 /// Default cap on request bodies: the executor sends up to 4 MiB of state inline and
 /// switches to `use_api` above that (docs/protocol.md §7.5, §7.10); the margin covers encoding.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;

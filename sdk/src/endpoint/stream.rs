@@ -17,9 +17,6 @@ use tokio::time::{Instant, Sleep};
 use super::*;
 use crate::core::response::stream_envelope;
 
-/// Default keep-alive interval of a streamed call (the TS SDK's; the Go SDK uses 5 s).
-pub const DEFAULT_STREAMING_INTERVAL: Duration = Duration::from_secs(3);
-
 /// What a streamed call writes while its run goes on.
 const KEEP_ALIVE: &[u8] = b" ";
 

@@ -17,7 +17,7 @@ use super::clock::FakeClock;
 use super::record::{CheckpointRecord, EventSource, ReceivedEvent, RunId, RunRecord};
 use super::server;
 use super::shared::Shared;
-use super::state::gateway;
+use super::state::fetch;
 use super::state::ix::AppIx;
 use super::state::{CallResult, Matcher, Options, PreparedCall, State};
 use crate::config::EventKey;
@@ -456,7 +456,7 @@ impl FakeExecutor {
         let jobs = self.shared.lock().take_gateway_jobs();
         for job in jobs {
             // No lock is held during the request.
-            let outcome = gateway::perform(&self.shared.http, &job.request).await;
+            let outcome = fetch::perform(&self.shared.http, &job.request).await;
             let now = self.now();
             self.shared.lock().finish_gateway(job, outcome, now);
         }

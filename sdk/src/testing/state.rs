@@ -202,7 +202,7 @@ pub(crate) struct State {
     pub(crate) fail_checkpoints: usize,
     pub(crate) fail_checkpoints_status: u16,
     /// `Gateway` / `AIGateway` requests the executor makes after the call that reported them.
-    gateway_jobs: Vec<gateway::GatewayJob>,
+    gateway_jobs: Vec<fetch::GatewayJob>,
 }
 
 impl State {
@@ -286,8 +286,10 @@ impl StepDone {
 
 mod calls;
 mod events;
-pub(super) mod gateway;
+pub(super) mod fetch;
+mod gateway;
 pub(crate) mod ix;
+mod ops;
 mod registry;
 mod signal;
 mod snapshots;

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::gateway::redacted;
 use super::ix::{EventSeq, RunIx};
+use super::ops::{Retry, error_body, opt_str, redacted};
 use super::{
     CallResult, FUNCTION_CANCELLED_EVENT, FUNCTION_FINISHED_EVENT, MAX_RETRY_AFTER,
     MIN_RETRY_AFTER, Outcome, Pending, PreparedCall, Queued, State, StepDone,
@@ -567,14 +567,6 @@ impl State {
     }
 }
 
-/// Which call to repeat on a retry.
-#[derive(Debug, Clone)]
-pub(super) struct Retry {
-    pub(super) step: Option<String>,
-    pub(super) attempt: u32,
-    pub(super) retry_after: Option<String>,
-}
-
 /// The ops `apply_ops` models, parsed once from an op's `op` (matched case-insensitively).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum OpCode {
@@ -616,16 +608,6 @@ impl OpCode {
 
 pub(super) fn op_code(op: &Value) -> &str {
     op.get("op").and_then(Value::as_str).unwrap_or("")
-}
-
-pub(super) fn opt_str<'a>(op: &'a Value, key: &str) -> Option<&'a str> {
-    op.get("opts")
-        .and_then(|o| o.get(key))
-        .and_then(Value::as_str)
-}
-
-pub(super) fn error_body(message: String) -> Value {
-    json!({ "name": "Error", "message": message })
 }
 
 /// `runtime.url` with `stepId` set (docs/protocol.md §7.1).

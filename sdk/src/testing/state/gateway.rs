@@ -13,13 +13,12 @@
 //!   request is repeated) until the function's attempts are used up; then the step is
 //!   memoized as `{"error": …}` (`GatewayError` / `AIGatewayError`) and the run discovers.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::calls::{Retry, opt_str};
+use super::fetch::{GatewayJob, GatewayOutcome, gateway_request};
 use super::ix::RunIx;
+use super::ops::Retry;
 use super::{Outcome, Pending, State, StepDone};
 use crate::testing::record::{GatewayKind, GatewayRecord, StepKind};
 
@@ -27,40 +26,6 @@ use crate::testing::record::{GatewayKind, GatewayRecord, StepKind};
 const FETCH_UNREACHABLE: &str = "Error making gateway request: Unable to reach SDK URL";
 /// The same for an `AIGateway` target.
 const AI_UNREACHABLE: &str = "Error making AI request: Unable to reach SDK URL";
-
-/// A request to make for a `Gateway` / `AIGateway` op.
-pub(crate) struct GatewayJob {
-    run: RunIx,
-    /// Index of the call (in the run's records) that reported the op.
-    call: usize,
-    hash: String,
-    name: String,
-    retry: Retry,
-    pub(crate) request: GatewayRequest,
-}
-
-/// What to send. No `Debug`: an AI request holds the model's API key.
-pub(crate) struct GatewayRequest {
-    kind: GatewayKind,
-    method: String,
-    url: String,
-    headers: BTreeMap<String, String>,
-    body: String,
-    /// `AIGateway`: sent as `Authorization: Bearer …`, never recorded.
-    auth_key: Option<String>,
-}
-
-/// What came of a request.
-pub(crate) enum GatewayOutcome {
-    /// The target answered.
-    Response {
-        status: u16,
-        headers: BTreeMap<String, String>,
-        body: String,
-    },
-    /// The request could not be made (connection refused, timeout, …).
-    Unreachable,
-}
 
 impl State {
     /// Accepts a `Gateway` / `AIGateway` op of the call just applied: the step is pending
@@ -206,150 +171,5 @@ impl State {
                 self.complete_step(run, step, now);
             }
         }
-    }
-}
-
-/// The request an op asks for, from its `opts`.
-fn gateway_request(op: &Value, kind: GatewayKind, name: &str) -> Result<GatewayRequest, String> {
-    let what = match kind {
-        GatewayKind::Fetch => "Gateway",
-        GatewayKind::AiInfer => "AIGateway",
-    };
-    let url = opt_str(op, "url")
-        .filter(|url| !url.is_empty())
-        .ok_or_else(|| format!("{what} {name:?} has no opts.url"))?
-        .to_owned();
-    let mut headers: BTreeMap<String, String> = op
-        .pointer("/opts/headers")
-        .and_then(Value::as_object)
-        .map(|headers| {
-            headers
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    match kind {
-        GatewayKind::Fetch => Ok(GatewayRequest {
-            kind,
-            // The executor's default (docs/protocol.md §8.8).
-            method: opt_str(op, "method").unwrap_or("POST").to_uppercase(),
-            url,
-            headers,
-            body: opt_str(op, "body").unwrap_or("").to_owned(),
-            auth_key: None,
-        }),
-        GatewayKind::AiInfer => {
-            let format = opt_str(op, "format").unwrap_or("");
-            if format != "openai-chat" {
-                return Err(format!(
-                    "AIGateway {name:?}: the format {format:?} is not modelled by the fake executor"
-                ));
-            }
-            headers
-                .entry("Content-Type".into())
-                .or_insert_with(|| "application/json".into());
-            let body = op.pointer("/opts/body").cloned().unwrap_or(Value::Null);
-            Ok(GatewayRequest {
-                kind,
-                method: "POST".into(),
-                url,
-                headers,
-                body: body.to_string(),
-                auth_key: opt_str(op, "auth_key").map(str::to_owned),
-            })
-        }
-    }
-}
-
-/// Makes the request (no state lock is held: this is real I/O).
-pub(crate) async fn perform(http: &reqwest::Client, request: &GatewayRequest) -> GatewayOutcome {
-    let Ok(method) = reqwest::Method::from_bytes(request.method.as_bytes()) else {
-        return GatewayOutcome::Unreachable;
-    };
-    let mut builder = http
-        .request(method, &request.url)
-        .body(request.body.clone());
-    for (name, value) in &request.headers {
-        builder = builder.header(name, value);
-    }
-    if let Some(key) = &request.auth_key {
-        builder = builder.bearer_auth(key);
-    }
-    let Ok(response) = builder.send().await else {
-        return GatewayOutcome::Unreachable;
-    };
-    let status = response.status().as_u16();
-    let mut headers: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in response.headers() {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        headers
-            .entry(canonical_header(name.as_str()))
-            .and_modify(|seen| {
-                seen.push_str(", ");
-                seen.push_str(&value);
-            })
-            .or_insert(value);
-    }
-    match response.bytes().await {
-        Ok(body) => GatewayOutcome::Response {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        },
-        Err(_) => GatewayOutcome::Unreachable,
-    }
-}
-
-/// `content-type` → `Content-Type`, as the real server's response headers are named.
-fn canonical_header(name: &str) -> String {
-    let mut upper = true;
-    name.chars()
-        .map(|c| {
-            let c = if upper {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            };
-            upper = c == '-';
-            c
-        })
-        .collect()
-}
-
-/// A 206 body as recorded: every `AIGateway` op's `opts.auth_key` replaced, so the key
-/// never reaches a record (nor a `Debug` print of one).
-pub(super) fn redacted(body: &Value) -> Value {
-    let mut body = body.clone();
-    let ops: Vec<&mut Value> = match &mut body {
-        Value::Array(ops) => ops.iter_mut().collect(),
-        op @ Value::Object(_) => vec![op],
-        _ => Vec::new(),
-    };
-    for op in ops {
-        if let Some(key) = op.pointer_mut("/opts/auth_key") {
-            *key = Value::String("[redacted]".into());
-        }
-    }
-    body
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_names_are_canonical() {
-        assert_eq!(canonical_header("content-type"), "Content-Type");
-        assert_eq!(canonical_header("x-stand-in"), "X-Stand-In");
-        assert_eq!(canonical_header("ETAG"), "Etag");
-    }
-
-    #[test]
-    fn recorded_bodies_carry_no_auth_key() {
-        let body = json!([{"op": "AIGateway", "opts": {"auth_key": "sk-secret", "url": "u"}}]);
-        let recorded = redacted(&body);
-        assert!(!recorded.to_string().contains("sk-secret"), "{recorded}");
-        assert_eq!(recorded[0]["opts"]["url"], "u");
     }
 }

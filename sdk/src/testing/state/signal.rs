@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::calls::{error_body, opt_str};
 use super::ix::RunIx;
+use super::ops::{error_body, opt_str};
 use super::{Outcome, Pending, State, StepDone};
 use crate::core::time::parse_time_or_duration;
 use crate::testing::record::StepKind;
