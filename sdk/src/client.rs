@@ -362,21 +362,9 @@ impl Client {
         body: Vec<u8>,
     ) -> Result<bytes::Bytes, ApiError> {
         let url = self.api_url(&["v0", "connect", what]);
+        let body = bytes::Bytes::from(body);
         let res = self
-            .api_call(|bearer| {
-                let mut req = self
-                    .inner
-                    .http
-                    .post(url.clone())
-                    .header(header::CONTENT_TYPE, "application/protobuf")
-                    .header(headers::SDK, SDK_HEADER_VALUE)
-                    .header(header::USER_AGENT, SDK_HEADER_VALUE)
-                    .body(body.clone());
-                if let Some(env) = self.inner.config.env() {
-                    req = req.header(headers::ENV, env);
-                }
-                with_bearer(req, bearer)
-            })
+            .api_call(|bearer| self.protobuf_post(&url, "application/protobuf", &body, bearer))
             .await?;
         res.bytes()
             .await
@@ -389,22 +377,33 @@ impl Client {
     pub(crate) async fn send_user_traces(&self, body: Vec<u8>) -> Result<(), ApiError> {
         let url = self.api_url(&["v1", "traces", "userland"]);
         let body = bytes::Bytes::from(body);
-        self.api_call(|bearer| {
-            let mut req = self
-                .inner
-                .http
-                .post(url.clone())
-                .header(header::CONTENT_TYPE, "application/x-protobuf")
-                .header(headers::SDK, SDK_HEADER_VALUE)
-                .header(header::USER_AGENT, SDK_HEADER_VALUE)
-                .body(body.clone());
-            if let Some(env) = self.inner.config.env() {
-                req = req.header(headers::ENV, env);
-            }
-            with_bearer(req, bearer)
-        })
-        .await
-        .map(drop)
+        self.api_call(|bearer| self.protobuf_post(&url, "application/x-protobuf", &body, bearer))
+            .await
+            .map(drop)
+    }
+
+    /// A `POST` of a protobuf body to the API, with the SDK's headers, the environment and
+    /// the bearer: the Connect API's and the user traces' request.
+    #[cfg(any(feature = "connect", feature = "otel"))]
+    fn protobuf_post(
+        &self,
+        url: &url::Url,
+        content_type: &'static str,
+        body: &bytes::Bytes,
+        bearer: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self
+            .inner
+            .http
+            .post(url.clone())
+            .header(header::CONTENT_TYPE, content_type)
+            .header(headers::SDK, SDK_HEADER_VALUE)
+            .header(header::USER_AGENT, SDK_HEADER_VALUE)
+            .body(body.clone());
+        if let Some(env) = self.inner.config.env() {
+            req = req.header(headers::ENV, env);
+        }
+        with_bearer(req, bearer)
     }
 
     /// Calls the API with the primary key's bearer, and once more with the fallback key's

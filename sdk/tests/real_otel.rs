@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use inngest_sdk::otel::Otel;
-use inngest_sdk::testing::real::{InngestServer, RunStatus, ServerOptions};
+use inngest_sdk::testing::real::{InngestServer, RunStatus, ServedApp, ServerOptions};
 use inngest_sdk::{Client, Config, Endpoint, Error, Function, FunctionOpts, Input, Step, Trigger};
 use serde_json::{Value, json};
 use tracing::Instrument as _;
@@ -72,8 +72,6 @@ async fn a_users_span_inside_a_step_appears_in_the_runs_trace() {
         .unwrap();
     // The executor's trace headers, as each call brought them.
     let seen: Arc<Mutex<Vec<TraceHeaders>>> = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
     let recorder = Arc::clone(&seen);
     let app = axum::Router::new()
         .route("/api/inngest", inngest_sdk::axum::serve(endpoint))
@@ -94,17 +92,15 @@ async fn a_users_span_inside_a_step_appears_in_the_runs_trace() {
                 next.run(req)
             },
         ));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    server.sync_app(&url).await.unwrap();
+    let app = ServedApp::serve_router(app).await.unwrap();
+    server.sync_app(app.url()).await.unwrap();
 
     let ids = server
         .send_event(json!({"name": "otel/traced", "data": {}}))
         .await
         .unwrap();
     let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
+        .first_run_of(&ids[0], Duration::from_secs(60))
         .await
         .unwrap();
     let run = server

@@ -22,7 +22,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use http_body::Frame;
-use inngest_sdk::testing::real::{InngestServer, RunStatus, ServerOptions};
+use inngest_sdk::testing::real::{InngestServer, RunStatus, ServedApp, ServerOptions};
 use inngest_sdk::{
     Client, Config, Endpoint, Error, EventKey, Function, FunctionOpts, Input, SigningKey, Step,
     Trigger,
@@ -58,7 +58,7 @@ impl http_body::Body for Tap {
 }
 
 /// Serves `endpoint` on a free port with every `POST` answer recorded; returns its URL.
-async fn serve(endpoint: Endpoint, answers: Answers) -> String {
+async fn serve(endpoint: Endpoint, answers: Answers) -> ServedApp {
     let app = axum::Router::new()
         .route("/api/inngest", inngest_sdk::axum::serve(endpoint))
         .layer(axum::middleware::from_fn(
@@ -79,10 +79,7 @@ async fn serve(endpoint: Endpoint, answers: Answers) -> String {
                 }
             },
         ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/inngest", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    ServedApp::serve_router(app).await.unwrap()
 }
 
 /// Each recorded answer as (status, leading spaces, the envelope after them).
@@ -152,29 +149,19 @@ async fn a_streamed_run_with_a_slow_step_completes_with_its_output_and_each_step
     let runs = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let function = slow(Arc::clone(&runs));
     let answers = Answers::default();
-    let url = serve(endpoint(&server, function), Arc::clone(&answers)).await;
-    server.sync_app(&url).await.unwrap();
+    let app = serve(endpoint(&server, function), Arc::clone(&answers)).await;
+    server.sync_app(app.url()).await.unwrap();
 
-    let ids = server
-        .send_event(json!({"name": "test/stream.slow", "data": {"base": 21}}))
-        .await
-        .unwrap();
-    let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
-        .await
-        .unwrap();
-    let run = server
-        .wait_for_run_end(&run.id, Duration::from_secs(120))
+    let (run, output) = server
+        .run_event(
+            json!({"name": "test/stream.slow", "data": {"base": 21}}),
+            Duration::from_secs(120),
+        )
         .await
         .unwrap();
 
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
-    assert_eq!(
-        run.output,
-        Some(json!({"answer": 42, "note": "streamed \"ok\""}))
-    );
+    assert_eq!(output, json!({"answer": 42, "note": "streamed \"ok\""}));
     assert_eq!(
         [
             runs[0].load(Ordering::SeqCst),
@@ -222,26 +209,19 @@ async fn a_step_that_fails_for_good_fails_the_streamed_run_without_retries() {
         },
     );
     let answers = Answers::default();
-    let url = serve(endpoint(&server, function), Arc::clone(&answers)).await;
-    server.sync_app(&url).await.unwrap();
+    let app = serve(endpoint(&server, function), Arc::clone(&answers)).await;
+    server.sync_app(app.url()).await.unwrap();
 
-    let ids = server
-        .send_event(json!({"name": "test/stream.doomed", "data": {}}))
-        .await
-        .unwrap();
-    let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
-        .await
-        .unwrap();
-    let run = server
-        .wait_for_run_end(&run.id, Duration::from_secs(120))
+    let (run, output) = server
+        .run_event(
+            json!({"name": "test/stream.doomed", "data": {}}),
+            Duration::from_secs(120),
+        )
         .await
         .unwrap();
 
     assert_eq!(run.status, RunStatus::Failed, "{run:?}");
-    let output = run.output.unwrap().to_string();
+    let output = output.to_string();
     assert!(output.contains("card declined"), "{output}");
     assert_eq!(attempts.load(Ordering::SeqCst), 1, "the step ran once");
     // Two calls: the step's (206 StepFailed, no-retry), then the discovery call whose
@@ -279,7 +259,7 @@ async fn a_streamed_run_completes_against_a_signed_server() {
         .with_base_url(server.url().clone())
         .with_event_key(EventKey::new(EVENT_KEY));
     let answers = Answers::default();
-    let url = serve(
+    let app = serve(
         endpoint_with(config, slow(Arc::clone(&runs))),
         Arc::clone(&answers),
     )
@@ -287,7 +267,7 @@ async fn a_streamed_run_completes_against_a_signed_server() {
     // An out-of-band sync: a signed `PUT` makes the app register itself with the bearer.
     let now = chrono::Utc::now().timestamp();
     let res = reqwest::Client::new()
-        .put(&url)
+        .put(app.url())
         .header(
             "x-inngest-signature",
             SigningKey::new(SIGNING_KEY).unwrap().sign(b"", now),
@@ -297,26 +277,16 @@ async fn a_streamed_run_completes_against_a_signed_server() {
         .unwrap();
     assert!(res.status().is_success(), "sync: {}", res.status());
 
-    let ids = server
-        .send_event(json!({"name": "test/stream.slow", "data": {"base": 21}}))
-        .await
-        .unwrap();
-    let run = server
-        .wait_for("the run to start", Duration::from_secs(60), || async {
-            server.runs_of_event(&ids[0]).await.ok()?.into_iter().next()
-        })
-        .await
-        .unwrap();
-    let run = server
-        .wait_for_run_end(&run.id, Duration::from_secs(120))
+    let (run, output) = server
+        .run_event(
+            json!({"name": "test/stream.slow", "data": {"base": 21}}),
+            Duration::from_secs(120),
+        )
         .await
         .unwrap();
 
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
-    assert_eq!(
-        run.output,
-        Some(json!({"answer": 42, "note": "streamed \"ok\""}))
-    );
+    assert_eq!(output, json!({"answer": 42, "note": "streamed \"ok\""}));
     assert_eq!(
         [
             runs[0].load(Ordering::SeqCst),
