@@ -14,8 +14,9 @@
 //!   decrypted before the handler decodes them ([`Middleware::transform_step_result`]);
 //! - the function's non-`null` output;
 //! - the `encrypted` field of each sent event's `data` (the field is configurable with
-//!   [`Encryption::event_field`]); every encrypted top-level field of a triggering event's
-//!   `data` is decrypted before the handler sees it.
+//!   [`Encryption::event_field`]), and of a `step.invoke` payload's `data` (the invoked
+//!   function's event); every encrypted top-level field of a triggering event's `data`, and
+//!   of each event of the run's `events` (a batch), is decrypted before the handler sees it.
 //!
 //! Key rotation: the first key encrypts; it and every fallback key are tried in turn to
 //! decrypt. Keys never appear in `Debug` output, logs or errors.

@@ -80,7 +80,9 @@ pub trait Middleware: Send + Sync + 'static {
         let _ = run;
     }
 
-    /// Changes the triggering event (`{"name", "data", …}`) before the handler decodes it.
+    /// Changes an event of the run (`{"name", "data", …}`) before the handler decodes it:
+    /// the triggering event, then each event of the run's `events` (the batch, which holds
+    /// the trigger too), so `Input::event` and `Input::events` agree.
     fn transform_input(&self, run: &RunContext, event: &mut Value) {
         let _ = (run, event);
     }
@@ -132,7 +134,9 @@ pub trait Middleware: Send + Sync + 'static {
     }
 
     /// Events are about to be sent by the client (`Client::send`, `step.send_event`); each
-    /// is the JSON object the event API receives and may be changed.
+    /// is the JSON object the event API receives and may be changed. A `step.invoke`
+    /// payload goes through it too, as one event `{"data": …}` (the invoked function's
+    /// triggering event), so what changes sent events changes invoke payloads alike.
     fn on_send_event(&self, events: &mut Vec<Value>) {
         let _ = events;
     }
@@ -273,11 +277,29 @@ impl Stack {
     /// middleware changed it, or when it does not parse (the handler reports that).
     pub(crate) fn transform_input(&self, run: &RunContext, event: &str) -> Option<String> {
         let mut value: Value = serde_json::from_str(event).ok()?;
-        let before = value.clone();
+        self.transform_event(run, &mut value)
+            .then(|| value.to_string())
+    }
+
+    /// Applies `transform_input` to each event of a JSON array of events (the run's
+    /// `events`); as [`Stack::transform_input`], `None` when nothing changed or the text is
+    /// not an array.
+    pub(crate) fn transform_inputs(&self, run: &RunContext, events: &str) -> Option<String> {
+        let mut values: Vec<Value> = serde_json::from_str(events).ok()?;
+        let mut changed = false;
+        for value in &mut values {
+            changed |= self.transform_event(run, value);
+        }
+        changed.then(|| Value::Array(values).to_string())
+    }
+
+    /// Runs every middleware's `transform_input` on one event; whether it changed.
+    fn transform_event(&self, run: &RunContext, event: &mut Value) -> bool {
+        let before = event.clone();
         self.all()
             .iter()
-            .for_each(|m| m.transform_input(run, &mut value));
-        (value != before).then(|| value.to_string())
+            .for_each(|m| m.transform_input(run, event));
+        *event != before
     }
 
     /// Applies `transform_step_result` (outermost first, undoing the nested `wrap_step`s)
@@ -328,6 +350,20 @@ impl Stack {
             .iter()
             .rev()
             .for_each(|m| m.on_run_error(run, error));
+    }
+
+    /// Applies `on_send_event` to a `step.invoke` payload's `data`, as the one event
+    /// `{"data": …}` the invoked function receives; `None` when nothing changed.
+    pub(crate) fn on_invoke(&self, data: &RawValue) -> Option<Box<RawValue>> {
+        let data: Value = serde_json::from_str(data.get()).ok()?;
+        let mut events = vec![serde_json::json!({ "data": data })];
+        let before = events.clone();
+        self.all().iter().for_each(|m| m.on_send_event(&mut events));
+        if events == before {
+            return None;
+        }
+        let data = events.pop()?.get_mut("data").map(Value::take)?;
+        serde_json::value::to_raw_value(&data).ok()
     }
 
     /// Applies `on_send_event` to the event API's JSON body; `None` when nothing changed.

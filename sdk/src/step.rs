@@ -538,6 +538,14 @@ impl Step {
         };
         let function_id = function.composite_id(&self.shared.app_id);
         let registration = self.register_other(id, || {
+            // The payload is an event the invoked function receives: middleware that
+            // changes sent events (encryption, say) changes it too.
+            let middleware = self.shared.middleware();
+            let payload = if middleware.is_empty() {
+                payload
+            } else {
+                middleware.on_invoke(&payload).unwrap_or(payload)
+            };
             let mut op = Op::new(OpCode::InvokeFunction, String::new(), id);
             op.opts = Some(OpOpts::Invoke {
                 function_id,

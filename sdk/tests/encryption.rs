@@ -5,7 +5,9 @@
 
 use inngest_sdk::encryption::{ENCRYPTION_MARKER, Encryption, STRATEGY, STRATEGY_MARKER};
 use inngest_sdk::testing::{FakeExecutor, RunStatus};
-use inngest_sdk::{Client, Endpoint, Error, Event, Function, FunctionOpts, Input, Step, Trigger};
+use inngest_sdk::{
+    Client, Endpoint, Error, Event, Function, FunctionOpts, FunctionRef, Input, Step, Trigger,
+};
 use serde_json::{Value, json};
 
 const KEY: &str = "test key for the rust sdk";
@@ -122,5 +124,99 @@ async fn stores_ciphertext_and_the_handler_sees_plain_values(checkpointing: bool
     assert_eq!(
         reader.decrypt_value(&data["encrypted"]),
         Ok(json!({"greeting": "hello ada@example.com"}))
+    );
+}
+
+/// `Input::events` (the run's `events`, which hold the trigger too) is decrypted like
+/// `Input::event`: the handler sees the same plain values through both.
+#[tokio::test]
+async fn the_runs_events_are_decrypted_like_the_trigger() {
+    let inngest = FakeExecutor::start().await;
+    let client =
+        Client::new(inngest.client_config()).with_middleware(Encryption::new(KEY).expect("a key"));
+    let function = Function::new(
+        FunctionOpts::new("batch-reader").trigger(Trigger::event("test/secret")),
+        |input: Input<Value>, _step: Step| async move {
+            let events = input.events()?;
+            Ok::<_, Error>(json!({
+                "event": input.event.data["encrypted"],
+                "events": events.iter().map(|e| e.data["encrypted"].clone()).collect::<Vec<_>>(),
+            }))
+        },
+    );
+    let endpoint = Endpoint::builder("app", client)
+        .clock(inngest.clock())
+        .function(function)
+        .build()
+        .expect("builds");
+    inngest.serve(endpoint).await.expect("syncs");
+
+    let trigger = json!({
+        "encrypted": {ENCRYPTION_MARKER: true, STRATEGY_MARKER: STRATEGY, "data": JS_VECTOR},
+    });
+    let ids = inngest.send(Event::new("test/secret", trigger)).await;
+    inngest.run_until_idle().await;
+    let run = inngest.run(&ids[0]);
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    let plain = json!({"email": "ada@example.com", "n": [1, 2, 3], "nested": {"ok": true}});
+    let output = run.output.clone().expect("an output");
+    let reader = Encryption::new(KEY).expect("a key");
+    assert_eq!(
+        reader.decrypt_value(&output),
+        Ok(json!({"event": plain, "events": [plain]}))
+    );
+}
+
+/// A `step.invoke` payload is an event the invoked function receives: its `data.encrypted`
+/// leaves the worker encrypted, as in sent events, and the invoked function reads it plain.
+#[tokio::test]
+async fn invoke_payloads_are_encrypted_like_sent_events() {
+    const CALLEE: FunctionRef<Value, String> = FunctionRef::new("callee");
+    let inngest = FakeExecutor::start().await;
+    let client =
+        Client::new(inngest.client_config()).with_middleware(Encryption::new(KEY).expect("a key"));
+    let caller = Function::new(
+        FunctionOpts::new("caller").trigger(Trigger::event("test/call")),
+        |_: Input<Value>, step: Step| async move {
+            let data = json!({"encrypted": {"secret": "s3"}, "plain": 1});
+            let answer = step.invoke("ask", &CALLEE, &data, None).await?;
+            Ok::<_, Error>(json!({ "answer": answer }))
+        },
+    );
+    let callee = Function::new(
+        FunctionOpts::new("callee").trigger(Trigger::event("test/never")),
+        |input: Input<Value>, _step: Step| async move {
+            let secret = input.event.data["encrypted"]["secret"]
+                .as_str()
+                .unwrap_or("?");
+            Ok::<_, Error>(format!("got {secret}"))
+        },
+    );
+    let endpoint = Endpoint::builder("app", client)
+        .clock(inngest.clock())
+        .function(caller)
+        .function(callee)
+        .build()
+        .expect("builds");
+    inngest.serve(endpoint).await.expect("syncs");
+
+    let ids = inngest.send(Event::new("test/call", json!({}))).await;
+    inngest.run_until_idle().await;
+    let run = inngest.run(&ids[0]);
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    let reader = Encryption::new(KEY).expect("a key");
+    assert_eq!(
+        reader.decrypt_value(&run.output.clone().expect("an output")),
+        Ok(json!({"answer": "got s3"}))
+    );
+    let invoked = inngest.events_named("inngest/function.invoked");
+    assert_eq!(invoked.len(), 1);
+    let data = invoked[0].data();
+    assert_eq!(data["plain"], json!(1));
+    assert!(is_encrypted(&data["encrypted"]), "{data}");
+    assert!(!data.to_string().contains("s3"), "{data}");
+    assert_eq!(
+        reader.decrypt_value(&data["encrypted"]),
+        Ok(json!({"secret": "s3"}))
     );
 }

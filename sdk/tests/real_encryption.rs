@@ -15,7 +15,8 @@ use std::time::Duration;
 use inngest_sdk::encryption::{ENCRYPTION_MARKER, Encryption, STRATEGY, STRATEGY_MARKER};
 use inngest_sdk::testing::real::{InngestServer, RunStatus, ServerOptions};
 use inngest_sdk::{
-    Client, Config, Endpoint, Error, Event, Function, FunctionOpts, Input, Step, Trigger,
+    BatchEvents, Client, Config, Endpoint, Error, Event, Function, FunctionOpts, Input, Step,
+    Trigger,
 };
 use serde_json::{Value, json};
 
@@ -156,5 +157,72 @@ async fn the_real_server_stores_only_ciphertext_and_the_run_sees_plain_values() 
     assert_eq!(
         reader.decrypt_value(&sent.data()["encrypted"]),
         Ok(json!({"label": "card ending 1234"}))
+    );
+}
+
+/// A batch of encrypted events: the run's `events` are decrypted like its trigger, so the
+/// handler reads every event's plain value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
+async fn a_batch_of_encrypted_events_reaches_the_handler_decrypted() {
+    let server = InngestServer::start(ServerOptions::dev())
+        .await
+        .expect("needs the real Inngest server");
+    let function = Function::new(
+        FunctionOpts::new("secret-batch")
+            .trigger(Trigger::event("test/enc.batched"))
+            .batch_events(BatchEvents {
+                max_size: 2,
+                timeout: Duration::from_secs(5),
+                key: None,
+                if_exp: None,
+            }),
+        |input: Input<Value>, _step: Step| async move {
+            let mut cards: Vec<String> = input
+                .events()?
+                .iter()
+                .map(|e| {
+                    e.data["encrypted"]["card"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .to_owned()
+                })
+                .collect();
+            cards.sort();
+            Ok::<_, Error>(json!({ "cards": cards }))
+        },
+    );
+    let encryption = || Encryption::new(KEY).unwrap();
+    let client = Client::new(Config::dev().with_base_url(server.url().clone()))
+        .with_middleware(encryption());
+    let endpoint = Endpoint::builder("encryption-batch-test", client)
+        .function(function)
+        .build()
+        .unwrap();
+    let _app = server.serve_and_sync(endpoint).await.unwrap();
+
+    let reader = encryption();
+    let event = |card: &str| {
+        let secret = reader.encrypt_value(&json!({ "card": card })).unwrap();
+        json!({"name": "test/enc.batched", "data": {"encrypted": secret}})
+    };
+    let ids = server
+        .send_event(json!([event("4111"), event("5500")]))
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    let run = server
+        .first_run_of(&ids[0], Duration::from_secs(60))
+        .await
+        .unwrap();
+    let (run, output) = server
+        .wait_for_output(&run.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert!(is_encrypted(&output), "{output}");
+    assert_eq!(
+        reader.decrypt_value(&output),
+        Ok(json!({"cards": ["4111", "5500"]}))
     );
 }

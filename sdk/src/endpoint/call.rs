@@ -187,10 +187,11 @@ impl Endpoint {
             run.clone(),
             state,
         );
-        let mut event = event;
-        if !entry.middleware.is_empty() {
-            event = hooks::start_call(&entry.middleware, &run, memoized_steps, event);
-        }
+        let (event, events) = if entry.middleware.is_empty() {
+            (event, events)
+        } else {
+            hooks::start_call(&entry.middleware, &run, memoized_steps, event, events)
+        };
         let step = step
             .with_middleware(entry.middleware.clone())
             .with_determinism_check(self.inner.check_determinism);

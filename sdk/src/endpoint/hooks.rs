@@ -6,24 +6,24 @@ use crate::core::wire::RawJson;
 use crate::middleware::{RunError, RunStart};
 use crate::step::Shared;
 
-/// `on_run_start`, then `transform_input` on the triggering event.
+/// `on_run_start`, then `transform_input` on the triggering event and on each event of the
+/// run's `events`.
 pub(super) fn start_call(
     middleware: &Stack,
     run: &RunContext,
     memoized_steps: usize,
     event: RawJson,
-) -> RawJson {
+    events: Option<RawJson>,
+) -> (RawJson, Option<RawJson>) {
     middleware.on_run_start(&RunStart {
         run,
         memoized_steps,
     });
-    match middleware
-        .transform_input(run, event.get())
-        .and_then(|changed| RawJson::parse(changed).ok())
-    {
-        Some(changed) => changed,
-        None => event,
-    }
+    let changed = |text: Option<String>| text.and_then(|text| RawJson::parse(text).ok());
+    let event = changed(middleware.transform_input(run, event.get())).unwrap_or(event);
+    let events = events
+        .map(|events| changed(middleware.transform_inputs(run, events.get())).unwrap_or(events));
+    (event, events)
 }
 
 /// `after_execution`, then `transform_output` and `on_run_complete`, or `on_run_error`.
