@@ -40,6 +40,37 @@ impl IncomingTrace {
         }
     }
 
+    /// The context a Connect executor request carries in its `user_trace_ctx`: a JSON object
+    /// of propagation fields (`{"traceparent": …, "tracestate": …}`), the same values an
+    /// HTTP call brings as headers. Anything else reads as no context.
+    #[cfg(feature = "connect")]
+    #[inline]
+    pub(crate) fn from_carrier(carrier: &[u8]) -> Self {
+        #[cfg(feature = "otel")]
+        {
+            #[derive(serde::Deserialize)]
+            struct Carrier {
+                traceparent: Option<Box<str>>,
+                tracestate: Option<Box<str>>,
+            }
+            match serde_json::from_slice::<Carrier>(carrier) {
+                Ok(Carrier {
+                    traceparent,
+                    tracestate,
+                }) => IncomingTrace {
+                    traceparent,
+                    tracestate,
+                },
+                Err(_) => IncomingTrace::default(),
+            }
+        }
+        #[cfg(not(feature = "otel"))]
+        {
+            let _ = carrier;
+            IncomingTrace {}
+        }
+    }
+
     /// Makes the executor's span the OpenTelemetry parent of the run's `span`, so the spans
     /// this call exports join the executor's trace. Without `otel`, nothing.
     #[inline]
@@ -133,6 +164,27 @@ mod propagation {
                 tracestate: None,
             });
             assert!(!parent.span().span_context().is_valid());
+        }
+    }
+}
+
+#[cfg(all(test, feature = "otel", feature = "connect"))]
+mod carrier_tests {
+    use super::IncomingTrace;
+
+    #[test]
+    fn a_connect_requests_carrier_gives_the_same_context_as_headers() {
+        let trace = IncomingTrace::from_carrier(
+            br#"{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","tracestate":"inngest@traceref=x"}"#,
+        );
+        assert_eq!(
+            trace.traceparent.as_deref(),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        );
+        assert_eq!(trace.tracestate.as_deref(), Some("inngest@traceref=x"));
+        for nothing in [&b""[..], b"null", b"[]", b"{\"traceparent\": 7}"] {
+            let trace = IncomingTrace::from_carrier(nothing);
+            assert!(trace.traceparent.is_none() && trace.tracestate.is_none());
         }
     }
 }

@@ -769,6 +769,7 @@ async fn serve_request(shared: &Arc<Shared>, request: GatewayExecutorRequestData
         &request.function_slug,
         request.step_id.as_deref(),
         &request.request_payload,
+        &request.user_trace_ctx,
     );
     tokio::pin!(work);
     let every = *lock(&shared.extend_lease_interval);

@@ -6,13 +6,14 @@ use super::*;
 
 impl Endpoint {
     /// Runs one call request for `function_slug` (the composite id) and `step_id`, exactly as
-    /// a `POST ?fnId=…&stepId=…` with `body` would, and returns the response an HTTP caller
-    /// would get (status, headers, body; unsigned).
+    /// a `POST ?fnId=…&stepId=…` with `body` (and the trace context of `user_trace_ctx`) would,
+    /// and returns the response an HTTP caller would get (status, headers, body; unsigned).
     pub(crate) async fn call_over_connect(
         &self,
         function_slug: &str,
         step_id: Option<&str>,
         body: &[u8],
+        user_trace_ctx: &[u8],
     ) -> Response<Vec<u8>> {
         if body.len() > self.inner.max_body_bytes {
             return message_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
@@ -23,8 +24,8 @@ impl Endpoint {
             probe: None,
             deploy_id: None,
         };
-        // The Connect request's trace contexts are not read (docs/protocol.md §14).
-        let trace = crate::trace_context::IncomingTrace::default();
+        // The request's user trace context, as an HTTP call's headers (docs/protocol.md §14.2).
+        let trace = crate::trace_context::IncomingTrace::from_carrier(user_trace_ctx);
         self.execute(&query, body, trace).await
     }
 
