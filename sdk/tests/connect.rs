@@ -52,15 +52,7 @@ async fn wait_state(states: &mut watch::Receiver<WorkerState>, state: WorkerStat
 async fn ready_worker(server: &InngestServer, builder: connect::ConnectBuilder) -> Worker {
     let worker = builder.start();
     wait_state(&mut worker.subscribe(), WorkerState::Ready).await;
-    server
-        .wait_for("the app to be connected", LIMIT, || async {
-            let apps = server.apps().await.ok()?;
-            apps.iter()
-                .any(|(_, _, connected)| *connected)
-                .then_some(())
-        })
-        .await
-        .unwrap();
+    server.wait_for_connected_app(LIMIT).await.unwrap();
     worker
 }
 

@@ -25,18 +25,6 @@ const NEEDS_SERVER: &str = "needs the real Inngest server";
 /// `traceparent` and `tracestate` of one call, as the executor sent them.
 type TraceHeaders = (Option<String>, Option<String>);
 
-/// Every span of a run's trace, depth first: `(name, isUserland, userland span name)`.
-fn spans(span: &Value, out: &mut Vec<(String, bool, Option<String>)>) {
-    out.push((
-        span["name"].as_str().unwrap_or_default().to_owned(),
-        span["isUserland"].as_bool().unwrap_or(false),
-        span["userlandSpan"]["spanName"].as_str().map(str::to_owned),
-    ));
-    for child in span["childrenSpans"].as_array().into_iter().flatten() {
-        spans(child, out);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
 async fn a_users_span_inside_a_step_appears_in_the_runs_trace() {
@@ -125,27 +113,8 @@ async fn a_users_span_inside_a_step_appears_in_the_runs_trace() {
         );
     }
 
-    let query = "query($id: String!) { runTrace(runID: $id) { name isUserland userlandSpan { spanName } \
-        childrenSpans { name isUserland userlandSpan { spanName } \
-        childrenSpans { name isUserland userlandSpan { spanName } \
-        childrenSpans { name isUserland userlandSpan { spanName } \
-        childrenSpans { name isUserland userlandSpan { spanName } } } } } } }";
     let found = server
-        .wait_for(
-            "the user's span in the run's trace",
-            Duration::from_secs(30),
-            || async {
-                let data = server.gql(query, json!({ "id": run.id })).await.ok()?;
-                let mut all = Vec::new();
-                spans(&data["runTrace"], &mut all);
-                all.iter()
-                    .any(|(name, userland, span_name)| {
-                        *userland
-                            && (name == "user-span" || span_name.as_deref() == Some("user-span"))
-                    })
-                    .then_some(all)
-            },
-        )
+        .wait_for_userland_span(&run.id, "user-span", Duration::from_secs(30))
         .await
         .unwrap();
     assert!(found.iter().any(|(_, userland, _)| *userland), "{found:?}");

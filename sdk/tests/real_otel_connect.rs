@@ -23,18 +23,6 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// Whether `span` or one of its descendants is the userland span named `name`.
-fn has_userland(span: &Value, name: &str) -> bool {
-    let own = span["isUserland"].as_bool().unwrap_or(false)
-        && (span["name"].as_str() == Some(name)
-            || span["userlandSpan"]["spanName"].as_str() == Some(name));
-    own || span["childrenSpans"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|child| has_userland(child, name))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real Inngest server (INNGEST_BIN or inngest-cli on PATH)"]
 async fn a_users_span_in_a_run_served_over_connect_appears_in_the_runs_trace() {
@@ -76,15 +64,7 @@ async fn a_users_span_in_a_run_served_over_connect_appears_in_the_runs_trace() {
     .await
     .expect("the worker connects")
     .unwrap();
-    server
-        .wait_for("the app to be connected", LIMIT, || async {
-            let apps = server.apps().await.ok()?;
-            apps.iter()
-                .any(|(_, _, connected)| *connected)
-                .then_some(())
-        })
-        .await
-        .unwrap();
+    server.wait_for_connected_app(LIMIT).await.unwrap();
 
     let (run, output) = server
         .run_event(json!({"name": "otel/connect", "data": {}}), LIMIT)
@@ -94,20 +74,8 @@ async fn a_users_span_in_a_run_served_over_connect_appears_in_the_runs_trace() {
     assert_eq!(output, json!(42));
     otel.flush().await;
 
-    let query = "query($id: String!) { runTrace(runID: $id) { name isUserland userlandSpan { spanName } \
-        childrenSpans { name isUserland userlandSpan { spanName } \
-        childrenSpans { name isUserland userlandSpan { spanName } \
-        childrenSpans { name isUserland userlandSpan { spanName } \
-        childrenSpans { name isUserland userlandSpan { spanName } } } } } } }";
     server
-        .wait_for(
-            "the user's span in the run's trace",
-            Duration::from_secs(30),
-            || async {
-                let data = server.gql(query, json!({ "id": run.id })).await.ok()?;
-                has_userland(&data["runTrace"], "connect-user-span").then_some(())
-            },
-        )
+        .wait_for_userland_span(&run.id, "connect-user-span", Duration::from_secs(30))
         .await
         .unwrap();
     worker.shutdown().await;

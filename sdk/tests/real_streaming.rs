@@ -127,6 +127,38 @@ fn slow(runs: Arc<[AtomicUsize; 2]>) -> Function {
     )
 }
 
+/// Runs `test/stream.slow` to its end on `server` and checks what every streamed run of it
+/// shows: completed with the exact output, each step once, every answer a `201`. Returns
+/// the answers as [`streamed`] reads them.
+async fn run_slow(
+    server: &InngestServer,
+    runs: &[AtomicUsize; 2],
+    answers: &Answers,
+) -> Vec<(u16, usize, Value)> {
+    let (run, output) = server
+        .run_event(
+            json!({"name": "test/stream.slow", "data": {"base": 21}}),
+            Duration::from_secs(120),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output, json!({"answer": 42, "note": "streamed \"ok\""}));
+    assert_eq!(
+        [
+            runs[0].load(Ordering::SeqCst),
+            runs[1].load(Ordering::SeqCst)
+        ],
+        [1, 1]
+    );
+    let answers = streamed(answers);
+    assert!(!answers.is_empty());
+    for (status, _, _) in &answers {
+        assert_eq!(*status, 201, "{answers:?}");
+    }
+    answers
+}
+
 fn endpoint(server: &InngestServer, function: Function) -> Endpoint {
     endpoint_with(Config::dev().with_base_url(server.url().clone()), function)
 }
@@ -152,27 +184,8 @@ async fn a_streamed_run_with_a_slow_step_completes_with_its_output_and_each_step
     let app = serve(endpoint(&server, function), Arc::clone(&answers)).await;
     server.sync_app(app.url()).await.unwrap();
 
-    let (run, output) = server
-        .run_event(
-            json!({"name": "test/stream.slow", "data": {"base": 21}}),
-            Duration::from_secs(120),
-        )
-        .await
-        .unwrap();
-
-    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
-    assert_eq!(output, json!({"answer": 42, "note": "streamed \"ok\""}));
-    assert_eq!(
-        [
-            runs[0].load(Ordering::SeqCst),
-            runs[1].load(Ordering::SeqCst)
-        ],
-        [1, 1]
-    );
-    let answers = streamed(&answers);
-    assert!(!answers.is_empty());
-    for (status, _, envelope) in &answers {
-        assert_eq!(*status, 201, "{answers:?}");
+    let answers = run_slow(&server, &runs, &answers).await;
+    for (_, _, envelope) in &answers {
         assert!(envelope["status"].is_u64(), "{answers:?}");
     }
     // The call that ran the slow step kept the connection alive while it ran.
@@ -277,27 +290,8 @@ async fn a_streamed_run_completes_against_a_signed_server() {
         .unwrap();
     assert!(res.status().is_success(), "sync: {}", res.status());
 
-    let (run, output) = server
-        .run_event(
-            json!({"name": "test/stream.slow", "data": {"base": 21}}),
-            Duration::from_secs(120),
-        )
-        .await
-        .unwrap();
-
-    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
-    assert_eq!(output, json!({"answer": 42, "note": "streamed \"ok\""}));
-    assert_eq!(
-        [
-            runs[0].load(Ordering::SeqCst),
-            runs[1].load(Ordering::SeqCst)
-        ],
-        [1, 1]
-    );
-    let answers = streamed(&answers);
-    assert!(!answers.is_empty());
-    for (status, _, envelope) in &answers {
-        assert_eq!(*status, 201, "{answers:?}");
+    let answers = run_slow(&server, &runs, &answers).await;
+    for (_, _, envelope) in &answers {
         let signature = envelope["headers"]["x-inngest-signature"].as_str();
         assert!(
             signature.is_some_and(|s| s.starts_with("t=")),

@@ -693,6 +693,64 @@ impl InngestServer {
             .unwrap_or_default())
     }
 
+    /// Waits (at most `limit`) until the server lists a connected app (a Connect worker's).
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::Timeout`] when no app is connected in time.
+    pub async fn wait_for_connected_app(&self, limit: Duration) -> Result<(), ServerError> {
+        self.wait_for("an app to be connected", limit, || async {
+            let apps = self.apps().await.ok()?;
+            apps.iter()
+                .any(|(_, _, connected)| *connected)
+                .then_some(())
+        })
+        .await
+    }
+
+    /// Waits (at most `limit`) until the run's trace holds a userland span (one an SDK sent
+    /// to `/v1/traces/userland`, docs/protocol.md §14.4) named `name`, and returns every span
+    /// of the trace, depth first, as `(name, is userland, userland span name)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::Timeout`] when no such span shows in time.
+    pub async fn wait_for_userland_span(
+        &self,
+        run_id: &str,
+        name: &str,
+        limit: Duration,
+    ) -> Result<Vec<(String, bool, Option<String>)>, ServerError> {
+        /// Five levels: the run, its calls, their steps, and spans within those.
+        const QUERY: &str = "query($id: String!) { runTrace(runID: $id) { \
+            name isUserland userlandSpan { spanName } childrenSpans { \
+            name isUserland userlandSpan { spanName } childrenSpans { \
+            name isUserland userlandSpan { spanName } childrenSpans { \
+            name isUserland userlandSpan { spanName } childrenSpans { \
+            name isUserland userlandSpan { spanName } } } } } } }";
+        fn walk(span: &Value, out: &mut Vec<(String, bool, Option<String>)>) {
+            out.push((
+                span["name"].as_str().unwrap_or_default().to_owned(),
+                span["isUserland"].as_bool().unwrap_or(false),
+                span["userlandSpan"]["spanName"].as_str().map(str::to_owned),
+            ));
+            for child in span["childrenSpans"].as_array().into_iter().flatten() {
+                walk(child, out);
+            }
+        }
+        self.wait_for(&format!("the userland span {name}"), limit, || async {
+            let data = self.gql(QUERY, json!({ "id": run_id })).await.ok()?;
+            let mut all = Vec::new();
+            walk(&data["runTrace"], &mut all);
+            all.iter()
+                .any(|(span, userland, userland_name)| {
+                    *userland && (span == name || userland_name.as_deref() == Some(name))
+                })
+                .then_some(all)
+        })
+        .await
+    }
+
     /// The steps of a run, in the order its trace lists them: one entry per step (the
     /// trace may list a step's span more than once; the last one is its final state), without
     /// the executor's own spans (finalization and so on).
