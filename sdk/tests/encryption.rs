@@ -22,6 +22,18 @@ fn is_encrypted(value: &Value) -> bool {
         && value["data"].is_string()
 }
 
+/// Serves `functions` from one app on the fake executor's clock.
+async fn serve(inngest: &FakeExecutor, client: Client, functions: Vec<Function>) {
+    let mut endpoint = Endpoint::builder("app", client).clock(inngest.clock());
+    for function in functions {
+        endpoint = endpoint.function(function);
+    }
+    inngest
+        .serve(endpoint.build().expect("builds"))
+        .await
+        .expect("syncs");
+}
+
 #[tokio::test]
 async fn classic_calls_store_ciphertext_and_the_handler_sees_plain_values() {
     stores_ciphertext_and_the_handler_sees_plain_values(false).await;
@@ -71,12 +83,7 @@ async fn stores_ciphertext_and_the_handler_sees_plain_values(checkpointing: bool
             Ok::<_, Error>(json!({"greeting": second}))
         },
     );
-    let endpoint = Endpoint::builder("app", client)
-        .clock(inngest.clock())
-        .function(function)
-        .build()
-        .expect("builds");
-    inngest.serve(endpoint).await.expect("syncs");
+    serve(&inngest, client, vec![function]).await;
 
     let trigger = json!({
         "encrypted": {ENCRYPTION_MARKER: true, STRATEGY_MARKER: STRATEGY, "data": JS_VECTOR},
@@ -144,12 +151,7 @@ async fn the_runs_events_are_decrypted_like_the_trigger() {
             }))
         },
     );
-    let endpoint = Endpoint::builder("app", client)
-        .clock(inngest.clock())
-        .function(function)
-        .build()
-        .expect("builds");
-    inngest.serve(endpoint).await.expect("syncs");
+    serve(&inngest, client, vec![function]).await;
 
     let trigger = json!({
         "encrypted": {ENCRYPTION_MARKER: true, STRATEGY_MARKER: STRATEGY, "data": JS_VECTOR},
@@ -192,13 +194,7 @@ async fn invoke_payloads_are_encrypted_like_sent_events() {
             Ok::<_, Error>(format!("got {secret}"))
         },
     );
-    let endpoint = Endpoint::builder("app", client)
-        .clock(inngest.clock())
-        .function(caller)
-        .function(callee)
-        .build()
-        .expect("builds");
-    inngest.serve(endpoint).await.expect("syncs");
+    serve(&inngest, client, vec![caller, callee]).await;
 
     let ids = inngest.send(Event::new("test/call", json!({}))).await;
     inngest.run_until_idle().await;

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use inngest_sdk::encryption::{ENCRYPTION_MARKER, Encryption, STRATEGY, STRATEGY_MARKER};
-use inngest_sdk::testing::real::{InngestServer, RunStatus, ServerOptions};
+use inngest_sdk::testing::real::{InngestServer, RunStatus, ServedApp, ServerOptions};
 use inngest_sdk::{
     BatchEvents, Client, Config, Endpoint, Error, Event, Function, FunctionOpts, Input, Step,
     Trigger,
@@ -26,6 +26,17 @@ fn is_encrypted(value: &Value) -> bool {
     value[ENCRYPTION_MARKER] == json!(true)
         && value[STRATEGY_MARKER] == json!(STRATEGY)
         && value["data"].is_string()
+}
+
+/// Serves `function` from an app whose client encrypts with [`KEY`], synced with `server`.
+async fn serve_encrypted(server: &InngestServer, app: &str, function: Function) -> ServedApp {
+    let client = Client::new(Config::dev().with_base_url(server.url().clone()))
+        .with_middleware(Encryption::new(KEY).unwrap());
+    let endpoint = Endpoint::builder(app, client)
+        .function(function)
+        .build()
+        .unwrap();
+    server.serve_and_sync(endpoint).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,16 +74,8 @@ async fn the_real_server_stores_only_ciphertext_and_the_run_sees_plain_values() 
             Ok::<_, Error>(json!({"label": second}))
         },
     );
-    let encryption = || Encryption::new(KEY).unwrap();
-    let client = Client::new(Config::dev().with_base_url(server.url().clone()))
-        .with_middleware(encryption());
-    let endpoint = Endpoint::builder("encryption-test", client)
-        .function(function)
-        .build()
-        .unwrap();
-    let _app = server.serve_and_sync(endpoint).await.unwrap();
-
-    let reader = encryption();
+    let _app = serve_encrypted(&server, "encryption-test", function).await;
+    let reader = Encryption::new(KEY).unwrap();
     let secret = reader
         .encrypt_value(&json!({"card": "4111111111111234"}))
         .unwrap();
@@ -192,16 +195,8 @@ async fn a_batch_of_encrypted_events_reaches_the_handler_decrypted() {
             Ok::<_, Error>(json!({ "cards": cards }))
         },
     );
-    let encryption = || Encryption::new(KEY).unwrap();
-    let client = Client::new(Config::dev().with_base_url(server.url().clone()))
-        .with_middleware(encryption());
-    let endpoint = Endpoint::builder("encryption-batch-test", client)
-        .function(function)
-        .build()
-        .unwrap();
-    let _app = server.serve_and_sync(endpoint).await.unwrap();
-
-    let reader = encryption();
+    let _app = serve_encrypted(&server, "encryption-batch-test", function).await;
+    let reader = Encryption::new(KEY).unwrap();
     let event = |card: &str| {
         let secret = reader.encrypt_value(&json!({ "card": card })).unwrap();
         json!({"name": "test/enc.batched", "data": {"encrypted": secret}})
