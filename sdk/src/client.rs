@@ -247,17 +247,7 @@ impl Client {
         }
         let body = serde_json::to_vec(&Body { signal, data }).map_err(ApiError::Body)?;
         let url = self.api_url(&["v1", "signals"]);
-        let res = self
-            .api_call(|bearer| {
-                with_bearer(
-                    self.request(reqwest::Method::POST, url.clone())
-                        .body(body.clone()),
-                    bearer,
-                )
-            })
-            .await?;
-        let bytes = res.bytes().await.map_err(ApiError::Transport)?;
-        let answer: Answer = serde_json::from_slice(&bytes).map_err(ApiError::Body)?;
+        let answer: Answer = self.api_post_json(&url, body).await?;
         Ok(answer.data.unwrap_or_default())
     }
 
@@ -318,15 +308,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self
-                .api_call(|bearer| {
-                    with_bearer(
-                        self.request(reqwest::Method::POST, url.clone())
-                            .body(body.clone()),
-                        bearer,
-                    )
-                })
-                .await;
+            let result = self.api_post(&url, "application/json", body.clone()).await;
             let retriable = match &result {
                 Ok(_) => return Ok(()),
                 Err(ApiError::Transport(_)) => true,
@@ -362,9 +344,8 @@ impl Client {
         body: Vec<u8>,
     ) -> Result<bytes::Bytes, ApiError> {
         let url = self.api_url(&["v0", "connect", what]);
-        let body = bytes::Bytes::from(body);
         let res = self
-            .api_call(|bearer| self.protobuf_post(&url, "application/protobuf", &body, bearer))
+            .api_post(&url, "application/protobuf", body.into())
             .await?;
         res.bytes()
             .await
@@ -376,34 +357,38 @@ impl Client {
     #[cfg(feature = "otel")]
     pub(crate) async fn send_user_traces(&self, body: Vec<u8>) -> Result<(), ApiError> {
         let url = self.api_url(&["v1", "traces", "userland"]);
-        let body = bytes::Bytes::from(body);
-        self.api_call(|bearer| self.protobuf_post(&url, "application/x-protobuf", &body, bearer))
+        self.api_post(&url, "application/x-protobuf", body.into())
             .await
             .map(drop)
     }
 
-    /// A `POST` of a protobuf body to the API, with the SDK's headers, the environment and
-    /// the bearer: the Connect API's and the user traces' request.
-    #[cfg(any(feature = "connect", feature = "otel"))]
-    fn protobuf_post(
+    /// `POST`s `body` to the API with the SDK's headers and the bearer (the fallback key's on
+    /// 401/403, [`Client::api_call`]).
+    pub(crate) async fn api_post(
         &self,
         url: &url::Url,
         content_type: &'static str,
-        body: &bytes::Bytes,
-        bearer: Option<&str>,
-    ) -> reqwest::RequestBuilder {
-        let mut req = self
-            .inner
-            .http
-            .post(url.clone())
-            .header(header::CONTENT_TYPE, content_type)
-            .header(headers::SDK, SDK_HEADER_VALUE)
-            .header(header::USER_AGENT, SDK_HEADER_VALUE)
-            .body(body.clone());
-        if let Some(env) = self.inner.config.env() {
-            req = req.header(headers::ENV, env);
-        }
-        with_bearer(req, bearer)
+        body: bytes::Bytes,
+    ) -> Result<reqwest::Response, ApiError> {
+        self.api_call(|bearer| {
+            with_bearer(
+                self.request_as(reqwest::Method::POST, url.clone(), content_type)
+                    .body(body.clone()),
+                bearer,
+            )
+        })
+        .await
+    }
+
+    /// [`Client::api_post`] of a JSON body, reading a JSON answer.
+    pub(crate) async fn api_post_json<A: serde::de::DeserializeOwned>(
+        &self,
+        url: &url::Url,
+        body: Vec<u8>,
+    ) -> Result<A, ApiError> {
+        let res = self.api_post(url, "application/json", body.into()).await?;
+        let bytes = res.bytes().await.map_err(ApiError::Transport)?;
+        serde_json::from_slice(&bytes).map_err(ApiError::Body)
     }
 
     /// Calls the API with the primary key's bearer, and once more with the fallback key's
@@ -456,17 +441,28 @@ impl Client {
         url
     }
 
-    /// A request with the headers every call to Inngest carries (docs/protocol.md §4.3).
+    /// A request with the headers every call to Inngest carries (docs/protocol.md §4.3), of
+    /// a JSON body.
     pub(crate) fn request(
         &self,
         method: reqwest::Method,
         url: url::Url,
     ) -> reqwest::RequestBuilder {
+        self.request_as(method, url, "application/json")
+    }
+
+    /// [`Client::request`] of a body of another content type.
+    fn request_as(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        content_type: &'static str,
+    ) -> reqwest::RequestBuilder {
         let mut req = self
             .inner
             .http
             .request(method, url)
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, content_type)
             .header(headers::SDK, SDK_HEADER_VALUE)
             .header(header::USER_AGENT, SDK_HEADER_VALUE);
         if let Some(env) = self

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::client::{ApiError, Client, with_bearer};
+use crate::client::{ApiError, Client};
 
 /// A topic of a realtime channel whose messages carry a `T`. Channels are plain strings
 /// (`"user:42"`, `"run:<id>"`); a topic names one kind of message within them.
@@ -139,14 +139,7 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("channel", channel)
             .append_pair("topic", topic);
-        self.api_call(|bearer| {
-            with_bearer(
-                self.request(reqwest::Method::POST, url.clone())
-                    .body(body.clone()),
-                bearer,
-            )
-        })
-        .await?;
+        self.api_post(&url, "application/json", body.into()).await?;
         Ok(())
     }
 
@@ -172,17 +165,7 @@ impl Client {
             .collect();
         let body = serde_json::to_vec(&body).map_err(ApiError::Body)?;
         let url = self.api_url(&["v1", "realtime", "token"]);
-        let res = self
-            .api_call(|bearer| {
-                with_bearer(
-                    self.request(reqwest::Method::POST, url.clone())
-                        .body(body.clone()),
-                    bearer,
-                )
-            })
-            .await?;
-        let bytes = res.bytes().await.map_err(ApiError::Transport)?;
-        let answer: Answer = serde_json::from_slice(&bytes).map_err(ApiError::Body)?;
+        let answer: Answer = self.api_post_json(&url, body).await?;
         Ok(SubscriptionToken {
             token: answer.jwt,
             url: websocket_url(self.api_url(&["v1", "realtime", "connect"])),

@@ -278,18 +278,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             }
             if let Some(delay) = wait_first.take() {
                 tracing::info!(retry_in = ?delay, "the gateway dropped a new connection; waiting");
-                let sleep = tokio::time::sleep(delay);
-                tokio::pin!(sleep);
-                loop {
-                    tokio::select! {
-                        () = &mut sleep => break,
-                        _ = stop.changed() => {}
-                        () = shared.settled.notified() => {}
-                    }
-                    if shared.stopping() && shared.drained() {
-                        break;
-                    }
-                }
+                wait_unless_done(&shared, &mut stop, delay).await;
                 if shared.stopping() && shared.drained() {
                     break;
                 }
@@ -358,18 +347,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
                     if !shared.stopping() {
                         shared.set_state(WorkerState::Connecting);
                     }
-                    let sleep = tokio::time::sleep(delay);
-                    tokio::pin!(sleep);
-                    loop {
-                        tokio::select! {
-                            () = &mut sleep => break,
-                            _ = stop.changed() => {}
-                            () = shared.settled.notified() => {}
-                        }
-                        if shared.stopping() && shared.drained() {
-                            break;
-                        }
-                    }
+                    wait_unless_done(&shared, &mut stop, delay).await;
                     continue;
                 }
             }
@@ -436,6 +414,23 @@ pub(super) async fn run(shared: Arc<Shared>) {
 }
 
 /// Start request, WebSocket, handshake (docs/protocol.md §13.1, §13.3).
+/// Waits `delay` before another connection attempt, or less: until a stop is requested and
+/// nothing is left to deliver.
+async fn wait_unless_done(shared: &Shared, stop: &mut watch::Receiver<bool>, delay: Duration) {
+    let sleep = tokio::time::sleep(delay);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return,
+            _ = stop.changed() => {}
+            () = shared.settled.notified() => {}
+        }
+        if shared.stopping() && shared.drained() {
+            return;
+        }
+    }
+}
+
 async fn establish(shared: &Shared, exclude: &[String]) -> Result<Established, ConnectFailure> {
     let client = shared.endpoint.client();
     let body = StartRequest {
